@@ -1,9 +1,13 @@
+import os
 import random
-import warnings
+import sys
 
 import numpy as np
 import pytest
 import torch
+
+# Tests import the shared helpers as `from helpers import check_layer`.
+sys.path.insert(0, os.path.dirname(__file__))
 
 
 @pytest.fixture(autouse=True)

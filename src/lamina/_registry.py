@@ -24,7 +24,9 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["Registry", "all_registries", "serialize", "deserialize", "snake_case"]
+__all__ = [
+    "Registry", "all_registries", "serialize", "deserialize", "snake_case", "signature_config"
+]
 
 _REGISTRIES: dict[str, Registry] = {}
 
@@ -104,6 +106,26 @@ class Registry:
         raise ValueError(
             f"Unknown {self.kind}: {name!r}.{hint} Known {self.kind} names: {known}."
         )
+
+
+def signature_config(obj: Any) -> dict[str, Any]:
+    """Constructor arguments read back from attributes of the same names (sklearn style).
+
+    Example:
+        >>> class Scale:
+        ...     def __init__(self, factor=2.0):
+        ...         self.factor = factor
+        >>> signature_config(Scale(3.0))
+        {'factor': 3.0}
+    """
+    import inspect
+
+    params = inspect.signature(type(obj).__init__).parameters.values()
+    return {
+        p.name: getattr(obj, p.name)
+        for p in params
+        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
 
 
 def all_registries() -> dict[str, Registry]:

@@ -1,0 +1,1 @@
+"""The engine: Layer base, symbolic tensors, models, the trainer, data adapters, saving."""

@@ -1,0 +1,773 @@
+"""The training engine: ``compile``, ``fit``, ``evaluate``, ``predict`` and the ``*_on_batch``
+variants, for every kind of model.
+
+One step function does forward, loss, backward and update; one loop serves ``fit``,
+``evaluate`` and ``predict``. Losses and metrics accumulate on the device and are read back
+only when something logs them (the progress bar at most twice a second, the epoch end), so
+the loop does not wait for the device at every step.
+
+Example:
+    >>> import numpy as np
+    >>> from lamina import Sequential, layers
+    >>> model = Sequential([layers.Dense(1, input_shape=(3,))])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> history = model.fit(np.ones((8, 3)), np.zeros((8, 1)), epochs=2, verbose=0)
+    >>> list(history.history), len(history.history["loss"])
+    (['loss'], 2)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from lamina import config
+from lamina.callbacks.base import Callback, CallbackList, History, LazyLogs
+from lamina.engine import tree
+from lamina.engine.compile_utils import (
+    CompiledLoss,
+    CompiledMetrics,
+    MeanTracker,
+    align_targets,
+    flat_outputs,
+)
+from lamina.engine.data_adapter import (
+    ArrayAdapter,
+    DataAdapter,
+    is_array_data,
+    make_adapter,
+    split_arrays,
+)
+from lamina.errors import LaminaWarning
+
+__all__ = ["Trainer"]
+
+
+class Trainer:
+    """Training methods mixed into :class:`lamina.Model`."""
+
+    def __init__(self) -> None:
+        self.optimizer: Any = None
+        self.compiled = False
+        self.stop_training = False
+        self.history: History | None = None
+        self._compiled_loss: CompiledLoss | None = None
+        self._compiled_metrics: CompiledMetrics | None = None
+        self._loss_tracker = MeanTracker("loss")
+        self._jit_compile = False
+        self._step_fn: Any = None
+        self._reg_slots: list | None = None
+        self._constrained = False
+        self._epoch = self._step = 0
+
+    # ------------------------------------------------------------------ compile
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        metrics: Any = None,
+        loss_weights: Any = None,
+        weighted_metrics: Any = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile: bool | str = False,
+    ) -> None:
+        """Configure training: the optimizer, the loss(es) and the metrics.
+
+        Args:
+            optimizer: name (``"rmsprop"``) or optimizer object (lamina or ``torch.optim``).
+            loss: name, function or ``Loss``; for several outputs a list or a dict by output name.
+            metrics: list of names / metric objects; for several outputs a flat list (applied
+                to every output), a list of lists, or a dict by output name.
+            loss_weights: scalars weighting each output's loss in the total.
+            weighted_metrics: metrics that take ``sample_weight`` / ``class_weight`` into account.
+            jit_compile: wrap the training step in ``torch.compile`` (falls back to eager with a
+                message if compilation fails).
+        """
+        from lamina import optimizers
+
+        self.optimizer = optimizers.get(optimizer)
+        self._compile_args = {
+            "loss": loss, "metrics": metrics, "loss_weights": loss_weights,
+            "weighted_metrics": weighted_metrics,
+        }
+        if loss is None:
+            raise ValueError(
+                "compile() needs a loss, e.g. loss='categorical_crossentropy'. See the table of "
+                "problem types in the README for the usual choice."
+            )
+        self._compiled_loss = None
+        self._compiled_metrics = None
+        self._output_names_cache = None
+        # Resolve names now so that a misspelled loss fails at compile, not at fit.
+        if self.built:
+            self._build_compiled()
+        else:
+            from lamina import losses as losses_mod
+
+            for spec in tree.flatten(loss) if tree.is_nested(loss) else [loss]:
+                if spec is not None:
+                    losses_mod.get(spec)
+        self._jit_compile = bool(jit_compile) and jit_compile != "auto"
+        self._step_fn = None
+        self.compiled = True
+        self.stop_training = False
+
+    def _build_compiled(self) -> None:
+        if self._compiled_loss is not None:
+            return
+        args = self._compile_args
+        names = self.output_names
+        self._compiled_loss = CompiledLoss(args["loss"], args["loss_weights"], names)
+        self._compiled_metrics = CompiledMetrics(args["metrics"], args["weighted_metrics"], names)
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """Names of the values ``evaluate`` returns, in order (``loss`` first)."""
+        names = ["loss"]
+        if self._compiled_loss is not None:
+            names += self._compiled_loss.loss_names()
+        if self._compiled_metrics is not None:
+            names += self._compiled_metrics.names()
+        return names
+
+    @property
+    def metrics(self) -> list[Any]:
+        return [] if self._compiled_metrics is None else self._compiled_metrics.metrics
+
+    # ------------------------------------------------------------------ preparation
+    def _assert_compiled(self, what: str) -> None:
+        if not self.compiled:
+            raise RuntimeError(
+                f"You must compile the model before calling {what}(): "
+                "model.compile(optimizer='rmsprop', loss='...', metrics=[...])."
+            )
+
+    def _device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        return config.get_device()
+
+    def _prepare(self, adapter: DataAdapter, training: bool) -> None:
+        """Move the model to its device, build it from the first batch, check the data."""
+        device = config.get_device()
+        if any(p.device != device for p in self.parameters()):
+            self.to(device)
+        first = next(iter(adapter), None)
+        if first is None:
+            raise ValueError("The data is empty: there is nothing to train on.")
+        x, y, _ = first
+        if not self.built:
+            self._build_from_batch(x)
+        self._check_inputs(x)
+        self._build_compiled()
+        if training:
+            params = [p for p in self.parameters() if p.requires_grad]
+            if not params:
+                raise ValueError(
+                    f"Model '{self.name}' has no trainable weights (all layers frozen?): fit() "
+                    "would change nothing."
+                )
+            self.optimizer.build(params)
+            self._reg_slots = self._regularized_weights()
+            self._constrained = self._has_constraints()
+        if y is not None and not self._compiled_metrics.built:
+            with torch.no_grad():
+                was_training = self.training
+                self.eval()
+                y_pred = flat_outputs(self(x, training=False))
+                self.train(was_training)
+            yt = align_targets(y, self._compiled_loss.output_names)
+            self._check_targets(adapter, yt, y_pred)
+            self._compiled_metrics.build(yt, y_pred, self._compiled_loss.losses)
+        elif y is not None and isinstance(adapter, ArrayAdapter):
+            with torch.no_grad():
+                was_training = self.training
+                self.eval()
+                y_pred = flat_outputs(self(x, training=False))
+                self.train(was_training)
+            self._check_targets(adapter, align_targets(y, self._compiled_loss.output_names), y_pred)
+
+    def _build_from_batch(self, x: Any) -> None:
+        shapes = tree.map_structure(lambda t: tuple(t.shape), x)
+        device = next((t.device for t in tree.flatten(x) if torch.is_tensor(t)), None)
+        with torch.no_grad():
+            was_training = self.training
+            self.eval()
+            try:
+                self._maybe_build(shapes, device)
+                self(x, training=False)
+            finally:
+                self.train(was_training)
+        if device is not None:
+            self.to(device)
+
+    def _check_inputs(self, x: Any) -> None:
+        """Compare the data's sample shapes with the model's inputs before any training."""
+        inputs = getattr(self, "inputs", None)
+        if not inputs:
+            return
+        graph = getattr(self, "_graph", None)
+        try:
+            flat = graph.flatten_inputs(x) if graph is not None else tree.flatten(x)
+        except ValueError:
+            raise
+        for i, (spec, data) in enumerate(zip(inputs, flat)):
+            if not hasattr(data, "shape"):
+                continue
+            got = tuple(data.shape)
+            want = spec.shape
+            ok = len(got) == len(want) and all(w is None or w == g for w, g in zip(want[1:], got[1:]))
+            if not ok:
+                first = _first_layer_name(self)
+                raise ValueError(
+                    f"Input {i} of model '{self.name}' (first layer '{first}') expects samples "
+                    f"of shape {tuple(want[1:])} (batch shape {want}), but the data has samples "
+                    f"of shape {got[1:]} (batch shape {(None, *got[1:])}). "
+                    + _reshape_hint(want, got)
+                )
+
+    def _check_targets(self, adapter: DataAdapter, y_true: list[Any], y_pred: list[Any]) -> None:
+        """Labels out of range for the output size, one-hot size mismatches, binary labels."""
+        full = adapter.y if isinstance(adapter, ArrayAdapter) else None
+        full_list = align_targets(full, self._compiled_loss.output_names) if full is not None else y_true
+        for name, fn, yt, yp in zip(self._compiled_loss.output_names, self._compiled_loss.losses,
+                                    full_list, y_pred):
+            if fn is None or yt is None or not torch.is_tensor(yt) or not torch.is_tensor(yp):
+                continue
+            loss_name = getattr(fn, "name", "") or ""
+            out_dim = yp.shape[-1] if yp.dim() > 1 else 1
+            where = f"output '{name}'" if len(y_pred) > 1 else "the model's output"
+            if "sparse_categorical" in loss_name:
+                if yt.is_floating_point() and not torch.equal(yt, yt.round()):
+                    raise ValueError(
+                        f"sparse_categorical_crossentropy needs integer class labels, but y for "
+                        f"{where} holds fractional values. For one-hot targets use "
+                        "categorical_crossentropy."
+                    )
+                if yt.numel():
+                    hi, lo = int(yt.max()), int(yt.min())
+                    if hi >= out_dim or lo < 0:
+                        raise ValueError(
+                            f"Labels for {where} range from {lo} to {hi}, but the output has "
+                            f"{out_dim} units, so valid labels are 0..{out_dim - 1}. Use "
+                            f"Dense({hi + 1}) as the last layer or fix the labels."
+                        )
+            elif loss_name == "categorical_crossentropy":
+                if yt.dim() == 1 or (yt.dim() == yp.dim() and yt.shape[-1] == 1 and out_dim > 1):
+                    raise ValueError(
+                        f"categorical_crossentropy expects one-hot targets of shape (n, "
+                        f"{out_dim}) for {where}, but y has shape {tuple(yt.shape)} (integer "
+                        "labels?). Use loss='sparse_categorical_crossentropy' or convert with "
+                        "lamina.utils.to_categorical(y)."
+                    )
+                if yt.shape[-1] != out_dim:
+                    raise ValueError(
+                        f"The targets for {where} are one-hot vectors of size {yt.shape[-1]}, but "
+                        f"the output has {out_dim} units. Make the last layer Dense("
+                        f"{yt.shape[-1]}) or fix the targets."
+                    )
+            elif loss_name == "binary_crossentropy" and yt.numel():
+                lo, hi = float(yt.min()), float(yt.max())
+                if lo < 0 or hi > 1:
+                    raise ValueError(
+                        f"binary_crossentropy needs targets in [0, 1] for {where}, but y ranges "
+                        f"from {lo:g} to {hi:g}. For several classes use "
+                        "sparse_categorical_crossentropy with a softmax output."
+                    )
+
+    # ------------------------------------------------------------------ steps
+    def _forward_loss(self, x: Any, y: Any, sw: Any) -> tuple[torch.Tensor, list, list, list]:
+        y_pred = flat_outputs(self(x, training=True))
+        yt = align_targets(y, self._compiled_loss.output_names)
+        loss, parts = self._compiled_loss(yt, y_pred, sw)
+        if self._reg_slots:
+            for layer, name, reg in self._reg_slots:
+                loss = loss + reg(layer._keras_view(name))
+        call_losses = [t for layer in self._layers_with_call_losses() for t in layer._call_losses]
+        if call_losses:
+            loss = loss + sum(call_losses)
+        return loss, parts, yt, y_pred
+
+    def _layers_with_call_losses(self) -> list[Any]:
+        from lamina.engine.layer import _CALL_STATE
+
+        return _CALL_STATE.loss_layers
+
+    def train_step(self, x: Any, y: Any, sw: Any, check_finite: bool = False) -> Any:
+        """One optimization step on a batch; returns the (device) loss.
+
+        With ``check_finite`` a non-finite loss stops training before the update (returns
+        ``None``), so the weights stay the last good ones. The trainer checks every step on CPU,
+        where reading the loss costs no device synchronisation.
+        """
+        fn = self._step_fn or self._forward_loss
+        loss, parts, yt, y_pred = fn(x, y, sw)
+        if check_finite and not bool(torch.isfinite(loss)):
+            self._stop_for_nan(float(loss), self._epoch, self._step)
+            return None
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        if self._constrained:
+            self._apply_constraints()
+        n = _batch_size(x)
+        self._loss_tracker.update(loss, n)
+        self._compiled_loss.update_trackers(parts, n)
+        with torch.no_grad():
+            self._compiled_metrics.update_state(yt, [p.detach() for p in y_pred], sw)
+        return loss
+
+    def test_step(self, x: Any, y: Any, sw: Any) -> None:
+        y_pred = flat_outputs(self(x, training=False))
+        yt = align_targets(y, self._compiled_loss.output_names)
+        loss, parts = self._compiled_loss(yt, y_pred, sw)
+        if self._reg_slots:
+            for layer, name, reg in self._reg_slots:
+                loss = loss + reg(layer._keras_view(name))
+        n = _batch_size(x)
+        self._loss_tracker.update(loss, n)
+        self._compiled_loss.update_trackers(parts, n)
+        self._compiled_metrics.update_state(yt, y_pred, sw)
+
+    def _maybe_compile_step(self) -> None:
+        if not self._jit_compile or self._step_fn is not None:
+            return
+        try:
+            self._step_fn = torch.compile(self._forward_loss)
+        except Exception as e:  # noqa: BLE001 - any compile failure falls back to eager
+            warnings.warn(
+                f"jit_compile=True: torch.compile is unavailable ({e}); training eagerly.",
+                LaminaWarning, stacklevel=3,
+            )
+            self._jit_compile = False
+
+    def _reset_metrics(self) -> None:
+        self._loss_tracker.reset()
+        for t in self._compiled_loss.trackers:
+            t.reset()
+        self._compiled_metrics.reset_state()
+
+    def _results(self) -> dict[str, torch.Tensor]:
+        out = {"loss": self._loss_tracker.result()}
+        for t in self._compiled_loss.trackers:
+            out[t.name] = t.result()
+        out.update(self._compiled_metrics.results())
+        return out
+
+    def _float_results(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self._results().items()}
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: Any = "auto",
+        callbacks: list[Callback] | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool | str = True,
+        class_weight: dict | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: int = 1,
+    ) -> History:
+        """Train for ``epochs`` passes over the data; returns a :class:`History`.
+
+        ``x`` may be arrays (then give ``y``), a dataset or a generator yielding ``(x, y)``
+        batches. ``validation_split`` holds out the last fraction of array data (before
+        shuffling); ``validation_data`` is ``(x_val, y_val)`` or a dataset.
+        """
+        self._assert_compiled("fit")
+        if not 0 <= validation_split < 1:
+            raise ValueError(f"validation_split must be in [0, 1), got {validation_split}.")
+        if validation_split and validation_data is None:
+            if not is_array_data(x):
+                raise ValueError(
+                    "validation_split only works with array data; for a dataset or generator "
+                    "pass validation_data=... instead."
+                )
+            (x, y, sample_weight), (vx, vy, vsw) = split_arrays((x, y, sample_weight), validation_split)
+            validation_data = (vx, vy, vsw)
+        adapter = make_adapter(
+            x, y, sample_weight, batch_size=batch_size, steps=steps_per_epoch, shuffle=shuffle,
+            class_weight=class_weight,
+        )
+        val_adapter = None
+        if validation_data is not None:
+            val_adapter = _validation_adapter(
+                validation_data, validation_batch_size or batch_size, validation_steps
+            )
+            _warn_duplicates(adapter, val_adapter)
+        with _compute_context():
+            self._prepare(adapter, training=True)
+            if val_adapter is not None and not self._compiled_metrics.built:
+                self._prepare(val_adapter, training=False)
+            self._maybe_compile_step()
+            history = History()
+            self.history = history
+            cbs = _callback_list(callbacks, history, verbose, self, {
+                "epochs": epochs, "steps": adapter.num_batches, "verbose": verbose,
+                "mode": "fit",
+            })
+            self.stop_training = False
+            cbs.call("on_train_begin", None)
+            epoch_logs: dict[str, float] = {}
+            check_every = 1 if self._device().type == "cpu" else 0
+            for epoch in range(initial_epoch, epochs):
+                self._reset_metrics()
+                cbs.call("on_epoch_begin", epoch, None)
+                self.train()
+                steps_done = 0
+                want_begin = cbs.wants("on_train_batch_begin")
+                want_end = cbs.wants("on_train_batch_end")
+                try:
+                    for step, (bx, by, bsw) in enumerate(adapter):
+                        if want_begin:
+                            cbs.call("on_train_batch_begin", step, None)
+                        self._epoch, self._step = epoch, step
+                        loss = self.train_step(bx, by, bsw, check_finite=check_every)
+                        steps_done += 1
+                        if loss is None:
+                            break
+                        if want_end:
+                            cbs.call("on_train_batch_end", step, self._lazy_logs())
+                        if self.stop_training:
+                            break
+                except KeyboardInterrupt:
+                    self.eval()
+                    history.stopped_reason = f"interrupted by the user in epoch {epoch + 1}"
+                    warnings.warn(
+                        f"Training interrupted by the user in epoch {epoch + 1}: the weights "
+                        "are kept as they are and fit() returns the History so far.",
+                        LaminaWarning, stacklevel=2,
+                    )
+                    break
+                adapter.on_epoch_end()
+                cbs.params["steps_done"] = steps_done
+                epoch_logs = self._float_results()
+                if not check_every:
+                    self._check_finite_logs(epoch_logs, epoch)
+                if (
+                    val_adapter is not None and not self.stop_training
+                    and (epoch + 1) % validation_freq == 0
+                ):
+                    val_logs = self._run_evaluation(val_adapter, cbs=None)
+                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                lr = _current_lr(self.optimizer)
+                if lr is not None and _lr_changes(self.optimizer):
+                    epoch_logs["learning_rate"] = lr
+                cbs.call("on_epoch_end", epoch, epoch_logs)
+                if self.stop_training:
+                    break
+            self.eval()
+            cbs.call("on_train_end", epoch_logs)
+        return history
+
+    def _stop_for_nan(self, value: float, epoch: int, step: int) -> None:
+        msg = (
+            f"The loss became {value} at epoch {epoch + 1}, batch {step + 1}: training stopped "
+            "before applying that batch, so the weights are the last good ones. Usual causes: "
+            "a learning rate that is too high, unnormalized inputs, or log(0) in a custom loss."
+        )
+        self.stop_training = True
+        if self.history is not None:
+            self.history.stopped_reason = msg
+        warnings.warn(msg, LaminaWarning, stacklevel=3)
+
+    def _check_finite_logs(self, logs: dict[str, float], epoch: int) -> None:
+        if not math.isfinite(logs.get("loss", 0.0)):
+            self._stop_for_nan(logs["loss"], epoch, -1)
+
+    def _lazy_logs(self) -> LazyLogs:
+        names = ["loss", *self._compiled_loss.loss_names(), *self._compiled_metrics.names()]
+        return LazyLogs(self._results, names)
+
+    # ------------------------------------------------------------------ evaluate
+    def _run_evaluation(self, adapter: DataAdapter, cbs: CallbackList | None) -> dict[str, float]:
+        was_training = self.training
+        self.eval()
+        # Metric state of the training epoch is kept aside while validating.
+        saved = self._swap_trackers()
+        try:
+            self._reset_metrics()
+            if cbs is not None:
+                cbs.call("on_test_begin", None)
+            want = cbs is not None and cbs.wants("on_test_batch_end")
+            with torch.inference_mode():
+                for step, (x, y, sw) in enumerate(adapter):
+                    if y is None:
+                        raise ValueError("evaluate() needs targets: pass y or (x, y) batches.")
+                    self.test_step(x, y, sw)
+                    if want:
+                        cbs.call("on_test_batch_end", step, self._lazy_logs())
+            logs = self._float_results()
+            if cbs is not None:
+                cbs.call("on_test_end", logs)
+            return logs
+        finally:
+            self._restore_trackers(saved)
+            self.train(was_training)
+
+    def _swap_trackers(self) -> Any:
+        import copy
+
+        return (
+            copy.copy(self._loss_tracker.__dict__),
+            [copy.copy(t.__dict__) for t in self._compiled_loss.trackers],
+            [_metric_state(m) for m in self._compiled_metrics.metrics],
+        )
+
+    def _restore_trackers(self, saved: Any) -> None:
+        loss_state, part_states, metric_states = saved
+        self._loss_tracker.__dict__.update(loss_state)
+        for t, s in zip(self._compiled_loss.trackers, part_states):
+            t.__dict__.update(s)
+        for m, s in zip(self._compiled_metrics.metrics, metric_states):
+            _restore_metric_state(m, s)
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: list[Callback] | None = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """Loss and metrics on the data: a scalar (loss only), a list in
+        :attr:`metrics_names` order, or a dict with ``return_dict=True``."""
+        self._assert_compiled("evaluate")
+        adapter = make_adapter(x, y, sample_weight, batch_size=batch_size, steps=steps)
+        with _compute_context():
+            self._prepare(adapter, training=False)
+            cbs = _callback_list(callbacks, None, verbose, self, {
+                "steps": adapter.num_batches, "verbose": verbose, "mode": "evaluate",
+            })
+            logs = self._run_evaluation(adapter, cbs)
+        if return_dict:
+            return logs
+        values = [logs[k] for k in self.metrics_names if k in logs]
+        return values[0] if len(values) == 1 else values
+
+    # ------------------------------------------------------------------ predict
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        steps: int | None = None,
+        callbacks: list[Callback] | None = None,
+    ) -> Any:
+        """Outputs for the inputs ``x``, batched, without gradients, as NumPy arrays."""
+        adapter = make_adapter(x, None, None, batch_size=batch_size, steps=steps, check=False)
+        device = config.get_device()
+        if any(p.device != device for p in self.parameters()):
+            self.to(device)
+        was_training = self.training
+        self.eval()
+        cbs = _callback_list(callbacks, None, 0 if verbose == "auto" else verbose, self, {
+            "steps": adapter.num_batches, "verbose": verbose, "mode": "predict",
+        })
+        outputs: list[Any] = []
+        try:
+            with _compute_context(), torch.inference_mode():
+                cbs.call("on_predict_begin", None)
+                for step, (bx, _, _) in enumerate(adapter):
+                    if not self.built:
+                        self._build_from_batch(bx)
+                    out = self(bx, training=False)
+                    outputs.append(out)
+                    if cbs.wants("on_predict_batch_end"):
+                        cbs.call("on_predict_batch_end", step, {"outputs": out})
+                cbs.call("on_predict_end", None)
+        finally:
+            self.train(was_training)
+        if not outputs:
+            raise ValueError("predict() received no data.")
+        return _concat_outputs(outputs)
+
+    # ------------------------------------------------------------------ on_batch
+    def train_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: dict | None = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """One gradient update on one batch; returns the loss (and metrics) of that batch."""
+        self._assert_compiled("train_on_batch")
+        adapter = make_adapter(x, y, sample_weight, batch_size=_n_samples(x),
+                               class_weight=class_weight)
+        with _compute_context():
+            self._prepare(adapter, training=True)
+            self._reset_metrics()
+            self.train()
+            for bx, by, bsw in adapter:
+                self.train_step(bx, by, bsw)
+            self.eval()
+            logs = self._float_results()
+        return _format_logs(logs, self.metrics_names, return_dict)
+
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                      return_dict: bool = False) -> Any:
+        """Loss (and metrics) of the model on one batch, without updating it."""
+        self._assert_compiled("test_on_batch")
+        adapter = make_adapter(x, y, sample_weight, batch_size=_n_samples(x))
+        with _compute_context():
+            self._prepare(adapter, training=False)
+            logs = self._run_evaluation(adapter, None)
+        return _format_logs(logs, self.metrics_names, return_dict)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """Outputs for one batch, as NumPy arrays."""
+        return self.predict(x, batch_size=_n_samples(x), verbose=0)
+
+    # ------------------------------------------------------------------ saving shortcuts
+    def save(self, filepath: str, overwrite: bool = True, include_optimizer: bool = True) -> None:
+        """Save architecture, weights and optimizer state to a ``.lamina`` zip (no pickle)."""
+        from lamina.saving import save_model
+
+        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath: str, overwrite: bool = True) -> None:
+        """Save the weights only (safetensors; the architecture must be rebuilt in code)."""
+        from lamina.saving import save_weights
+
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath: str, skip_mismatch: bool = False) -> None:
+        """Load weights saved by :meth:`save_weights` or :meth:`save`."""
+        from lamina.saving import load_weights
+
+        load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+
+# ---------------------------------------------------------------------- helpers
+def _first_layer_name(model: Any) -> str:
+    for layer in getattr(model, "layers", []):
+        if type(layer).__name__ != "InputLayer":
+            return layer.name
+    return model.name
+
+
+def _reshape_hint(want: tuple, got: tuple) -> str:
+    want_size = math.prod(d for d in want[1:] if d is not None)
+    got_size = math.prod(got[1:])
+    if None not in want[1:] and want_size == got_size:
+        return f"Reshape the data: x.reshape((len(x), {', '.join(str(d) for d in want[1:])}))."
+    return "Check the input_shape of the first layer against the data."
+
+
+def _batch_size(x: Any) -> int:
+    leaf = x if torch.is_tensor(x) else tree.flatten(x)[0]
+    return int(leaf.shape[0])
+
+
+def _n_samples(x: Any) -> int:
+    leaf = x if hasattr(x, "shape") else tree.flatten(x)[0]
+    return int(len(leaf))
+
+
+def _validation_adapter(data: Any, batch_size: int | None, steps: int | None) -> DataAdapter:
+    if isinstance(data, tuple) and len(data) in (2, 3) and is_array_data(data[0]):
+        vx, vy = data[0], data[1]
+        vsw = data[2] if len(data) == 3 else None
+        return make_adapter(vx, vy, vsw, batch_size=batch_size, steps=steps)
+    if isinstance(data, (list,)) and len(data) in (2, 3) and is_array_data(data[0]):
+        return _validation_adapter(tuple(data), batch_size, steps)
+    return make_adapter(data, batch_size=batch_size, steps=steps)
+
+
+def _warn_duplicates(train: DataAdapter, val: DataAdapter) -> None:
+    """Warn when validation samples also appear in the training data (information leak)."""
+    if not (isinstance(train, ArrayAdapter) and isinstance(val, ArrayAdapter)):
+        return
+    try:
+        from lamina.workflow.checks import count_shared_samples
+    except ImportError:
+        return
+    shared = count_shared_samples(train.x, val.x)
+    if shared:
+        warnings.warn(
+            f"{shared} of {val.num_samples} validation samples also appear in the training data: "
+            "validation scores will be optimistic. Remove duplicates before splitting "
+            "(lamina.workflow.check_splits shows them).",
+            LaminaWarning, stacklevel=3,
+        )
+
+
+def _callback_list(callbacks: list[Callback] | None, history: History | None, verbose: Any,
+                   model: Any, params: dict[str, Any]) -> CallbackList:
+    from lamina.callbacks.progbar import LineLogger, ProgbarLogger, progress_mode
+
+    cbs = list(callbacks or [])
+    if history is not None:
+        cbs.append(history)
+    mode = progress_mode(verbose)
+    if not any(isinstance(cb, LineLogger) for cb in cbs):
+        if mode in ("bar", "notebook") and params.get("mode") == "fit":
+            cbs.append(ProgbarLogger(notebook=mode == "notebook"))
+        elif mode != "silent":
+            cbs.append(LineLogger())
+    return CallbackList(cbs, model=model, params=params)
+
+
+def _current_lr(optimizer: Any) -> float | None:
+    try:
+        return float(optimizer.learning_rate)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _lr_changes(optimizer: Any) -> bool:
+    """Log the learning rate only when a schedule or a callback changes it (as Keras does)."""
+    return bool(getattr(optimizer, "_lr_is_scheduled", False))
+
+
+def _metric_state(metric: Any) -> dict[str, Any]:
+    import copy
+
+    return {k: (v.clone() if torch.is_tensor(v) else copy.copy(v)) for k, v in metric.__dict__.items()}
+
+
+def _restore_metric_state(metric: Any, state: dict[str, Any]) -> None:
+    metric.__dict__.update(state)
+
+
+def _concat_outputs(outputs: list[Any]) -> Any:
+    first = outputs[0]
+    if torch.is_tensor(first):
+        return torch.cat(outputs).cpu().numpy()
+    if isinstance(first, dict):
+        return {k: torch.cat([o[k] for o in outputs]).cpu().numpy() for k in first}
+    if isinstance(first, (list, tuple)):
+        return [torch.cat([o[i] for o in outputs]).cpu().numpy() for i in range(len(first))]
+    return np.concatenate(outputs)
+
+
+def _format_logs(logs: dict[str, float], names: list[str], return_dict: bool) -> Any:
+    if return_dict:
+        return logs
+    values = [logs[k] for k in names if k in logs]
+    return values[0] if len(values) == 1 else values
+
+
+@contextlib.contextmanager
+def _compute_context() -> Iterator[None]:
+    """Settings that hold while lamina computes (restored afterwards)."""
+    from lamina.engine.denormals import flush_denormals
+
+    with flush_denormals():
+        yield

@@ -1,0 +1,152 @@
+import numpy as np
+import pytest
+import torch
+from helpers import check_layer
+
+import lamina
+from lamina import layers, regularizers
+
+
+def test_dense_matches_formula_and_keras_layout():
+    layer = check_layer(layers.Dense, {"units": 3, "activation": "tanh"}, (4, 5), (4, 3), 18)
+    kernel, bias = layer.get_weights()
+    assert kernel.shape == (5, 3) and bias.shape == (3,)
+    x = torch.randn(4, 5)
+    expected = np.tanh(x.numpy() @ kernel + bias)
+    np.testing.assert_allclose(layer(x).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_dense_on_sequences_applies_to_last_axis():
+    check_layer(layers.Dense, {"units": 2}, (3, 7, 4), (3, 7, 2), 10)
+
+
+def test_dense_glorot_uniform_bounds_and_zero_bias():
+    layer = layers.Dense(300)
+    layer(torch.zeros(1, 200))
+    limit = (6 / (200 + 300)) ** 0.5
+    kernel, bias = layer.get_weights()
+    assert np.abs(kernel).max() <= limit
+    assert np.abs(kernel).max() > 0.9 * limit  # actually spans the range
+    assert not bias.any()
+
+
+def test_dense_without_bias_and_regularizer_loss():
+    layer = layers.Dense(2, use_bias=False, kernel_regularizer=regularizers.l2(0.5))
+    layer(torch.zeros(1, 3))
+    assert len(layer.get_weights()) == 1
+    (kernel,) = layer.get_weights()
+    (penalty,) = layer.losses
+    assert float(penalty) == pytest.approx(0.5 * (kernel**2).sum(), rel=1e-5)
+
+
+def test_dense_shape_mismatch_names_the_layer():
+    layer = layers.Dense(2, name="hidden")
+    layer(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match=r"'hidden'.*\(None, 3\).*\(None, 4\)"):
+        layer(torch.zeros(2, 4))
+
+
+def test_dense_rejects_bad_units_and_unknown_activation():
+    with pytest.raises(ValueError, match="positive integer"):
+        layers.Dense(0)
+    with pytest.raises(ValueError, match="Did you mean 'relu'"):
+        layers.Dense(3, activation="rellu")
+
+
+def test_dense_constraint_applied():
+    from lamina.constraints import NonNeg
+
+    layer = layers.Dense(4, kernel_constraint=NonNeg())
+    layer(torch.zeros(1, 3))
+    with torch.no_grad():
+        layer.kernel.fill_(-1.0)
+    layer._apply_constraints()
+    assert float(layer.kernel.min()) == 0.0
+
+
+def test_activation_layer():
+    check_layer(layers.Activation, {"activation": "relu"}, (2, 3), (2, 3), 0)
+    out = layers.Activation("softmax")(torch.tensor([[1.0, 2.0, 3.0]]))
+    e = np.exp([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(out.numpy()[0], e / e.sum(), rtol=1e-6)
+
+
+def test_dropout_scales_and_is_identity_at_inference():
+    check_layer(layers.Dropout, {"rate": 0.5}, (8, 16), (8, 16), 0, stochastic=True)
+    layer = layers.Dropout(0.25)
+    out = layer(torch.ones(200, 200), training=True)
+    kept = out != 0
+    assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / 0.75))
+    assert abs(kept.float().mean().item() - 0.75) < 0.01
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        layers.Dropout(1.5)
+
+
+def test_dropout_noise_shape_shares_mask():
+    out = layers.Dropout(0.5, noise_shape=(None, 1, 4))(torch.ones(3, 5, 4), training=True)
+    assert torch.equal(out, out[:, :1, :].expand_as(out))
+
+
+def test_flatten_reshape_permute_repeat():
+    check_layer(layers.Flatten, {}, (2, 3, 4), (2, 12), 0)
+    x = torch.arange(24.0).reshape(2, 3, 4)
+    np.testing.assert_array_equal(layers.Flatten()(x).numpy(), x.numpy().reshape(2, 12))
+    check_layer(layers.Reshape, {"target_shape": (4, 3)}, (2, 12), (2, 4, 3), 0)
+    check_layer(layers.Reshape, {"target_shape": (-1, 2)}, (2, 12), (2, 6, 2), 0)
+    with pytest.raises(ValueError, match="cannot reshape"):
+        layers.Reshape((5, 5))(layers.Input((12,)))
+    check_layer(layers.Permute, {"dims": (2, 1)}, (2, 3, 4), (2, 4, 3), 0)
+    check_layer(layers.RepeatVector, {"n": 3}, (2, 4), (2, 3, 4), 0)
+
+
+def test_lambda_layer_and_identity():
+    out = layers.Lambda(lambda x: x**2)(torch.tensor([[2.0]]))
+    assert float(out) == 4.0
+    assert layers.Identity()(torch.ones(1)).item() == 1.0
+
+
+def test_activity_regularization_adds_loss():
+    layer = layers.ActivityRegularization(l1=0.1)
+    layer(torch.ones(2, 3))
+    (loss,) = layer.losses
+    assert float(loss) == pytest.approx(0.1 * 6 / 2)
+
+
+def test_torch_module_wrapper_trains_inside_model():
+    model = lamina.Sequential([layers.Input((4,)), torch.nn.Linear(4, 1)])
+    assert model.count_params() == 5
+    model.compile(optimizer="sgd", loss="mse")
+    before = model.get_weights()[0].copy()
+    model.fit(np.ones((8, 4), "float32"), np.zeros((8, 1), "float32"), verbose=0)
+    assert not np.allclose(before, model.get_weights()[0])
+
+
+def test_input_layer_shapes_and_dtype():
+    x = layers.Input((None,), dtype="int32")
+    assert x.shape == (None, None) and x.dtype == "int32"
+    with pytest.raises(ValueError, match="needs a `shape`"):
+        layers.Input()
+
+
+def test_set_weights_checks_count_and_shapes():
+    layer = layers.Dense(2)
+    layer(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="expects 2 weight arrays"):
+        layer.set_weights([np.zeros((3, 2))])
+    with pytest.raises(ValueError, match=r"shape \(3, 2\).*\(2, 3\)"):
+        layer.set_weights([np.zeros((2, 3)), np.zeros(2)])
+
+
+def test_trainable_false_freezes_weights():
+    layer = layers.Dense(2)
+    layer(torch.zeros(1, 3))
+    layer.trainable = False
+    assert layer.trainable_weights == [] and len(layer.non_trainable_weights) == 2
+    layer.trainable = True
+    assert len(layer.trainable_weights) == 2
+
+
+def test_layers_get_suggests_names():
+    assert layers.get("Dense") is layers.Dense
+    with pytest.raises(ValueError, match="Did you mean 'Dense'"):
+        layers.get("Dence")
