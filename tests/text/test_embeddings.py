@@ -148,7 +148,7 @@ def test_word2vec_text_dim_lies(tmp_path):
         load_word2vec(path, binary=False)
     # detection does not take such a file for binary either: the values are text
     with pytest.raises(ValueError, match="line 2: expected a word and 5 values"):
-        load_word2vec(path, binary=False)
+        load_word2vec(path)
 
 
 def test_word2vec_text_wrong_values_on_one_line(tmp_path):

@@ -65,7 +65,7 @@ def _parse_vector(path: PathLike, lineno: int, parts: list[str], dim: int) -> np
 
 
 def _is_int(s: str) -> bool:
-    return s.isdigit()
+    return s.isascii() and s.isdigit()
 
 
 def load_glove(
@@ -138,7 +138,9 @@ def _read_header(path: PathLike, line: bytes | str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
-def _looks_binary(path: PathLike, dim: int) -> bool:
+def _looks_binary(path: PathLike) -> bool:
+    # Text if the line after the header is a word and numbers (whatever their count: a wrong
+    # count is then reported as such); raw float32 bytes essentially never read that way.
     with open(path, "rb") as f:
         f.readline()
         second = f.readline(1 << 16)
@@ -149,7 +151,7 @@ def _looks_binary(path: PathLike, dim: int) -> bool:
         np.asarray(parts[1:], dtype=np.float32)
     except (UnicodeDecodeError, ValueError):
         return True
-    return len(parts) != dim + 1
+    return len(parts) < 2
 
 
 def _load_w2v_text(path, words, limit, encoding) -> dict[str, np.ndarray]:
@@ -280,8 +282,8 @@ def load_word2vec(
     """
     if binary is None:
         with open(path, "rb") as f:
-            _, dim = _read_header(path, f.readline(256))
-        binary = _looks_binary(path, dim)
+            _read_header(path, f.readline(256))  # a bad header fails here
+        binary = _looks_binary(path)
     if binary:
         return _load_w2v_binary(path, words, limit, encoding, unicode_errors)
     return _load_w2v_text(path, words, limit, encoding)
