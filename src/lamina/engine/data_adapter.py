@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -87,7 +88,14 @@ def to_tensor(x: Any, name: str = "x") -> Any:
     if x.dtype == np.uint16 or x.dtype == np.uint32 or x.dtype == np.uint64:
         x = x.astype(np.int64)
     if x.dtype.kind == "f" or x.dtype.kind in "iub":
-        return torch.from_numpy(np.ascontiguousarray(x))
+        x = np.ascontiguousarray(x)
+        if not x.flags.writeable:
+            # Read-only arrays (pandas, memory maps) are shared, not copied: lamina never
+            # writes into input data, so torch's warning about it does not apply.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                return torch.from_numpy(x)
+        return torch.from_numpy(x)
     raise ValueError(f"{name} has dtype {x.dtype}, which cannot be fed to a model.")
 
 

@@ -479,7 +479,7 @@ class Layer(nn.Module):
             self._check_input_spec(shapes)
         try:
             outputs = self.compute_output_spec(inputs)
-        except (RuntimeError, ValueError) as e:
+        except (RuntimeError, ValueError, IndexError, TypeError) as e:
             if isinstance(e, ValueError) and self.name in str(e):
                 raise
             raise ValueError(

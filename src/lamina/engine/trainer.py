@@ -310,7 +310,7 @@ class Trainer:
         fn = self._step_fn or self._forward_loss
         loss, parts, yt, y_pred = fn(x, y, sw)
         if check_finite and not bool(torch.isfinite(loss)):
-            self._stop_for_nan(float(loss), self._epoch, self._step)
+            self._stop_for_nan(float(loss.detach()), self._epoch, self._step)
             return None
         self.optimizer.zero_grad()
         loss.backward()
@@ -427,25 +427,8 @@ class Trainer:
             epoch_logs: dict[str, float] = {}
             check_every = 1 if self._device().type == "cpu" else 0
             for epoch in range(initial_epoch, epochs):
-                self._reset_metrics()
-                cbs.call("on_epoch_begin", epoch, None)
-                self.train()
-                steps_done = 0
-                want_begin = cbs.wants("on_train_batch_begin")
-                want_end = cbs.wants("on_train_batch_end")
                 try:
-                    for step, (bx, by, bsw) in enumerate(adapter):
-                        if want_begin:
-                            cbs.call("on_train_batch_begin", step, None)
-                        self._epoch, self._step = epoch, step
-                        loss = self.train_step(bx, by, bsw, check_finite=check_every)
-                        steps_done += 1
-                        if loss is None:
-                            break
-                        if want_end:
-                            cbs.call("on_train_batch_end", step, self._lazy_logs())
-                        if self.stop_training:
-                            break
+                    steps_done = self._fit_epoch(adapter, cbs, epoch, check_every)
                 except KeyboardInterrupt:
                     self.eval()
                     history.stopped_reason = f"interrupted by the user in epoch {epoch + 1}"
@@ -475,6 +458,29 @@ class Trainer:
             self.eval()
             cbs.call("on_train_end", epoch_logs)
         return history
+
+    def _fit_epoch(self, adapter: DataAdapter, cbs: CallbackList, epoch: int,
+                   check_every: int) -> int:
+        """One pass over the training data; returns the number of steps taken."""
+        self._reset_metrics()
+        cbs.call("on_epoch_begin", epoch, None)
+        self.train()
+        steps_done = 0
+        want_begin = cbs.wants("on_train_batch_begin")
+        want_end = cbs.wants("on_train_batch_end")
+        for step, (bx, by, bsw) in enumerate(adapter):
+            if want_begin:
+                cbs.call("on_train_batch_begin", step, None)
+            self._epoch, self._step = epoch, step
+            loss = self.train_step(bx, by, bsw, check_finite=bool(check_every))
+            steps_done += 1
+            if loss is None:
+                break
+            if want_end:
+                cbs.call("on_train_batch_end", step, self._lazy_logs())
+            if self.stop_training:
+                break
+        return steps_done
 
     def _stop_for_nan(self, value: float, epoch: int, step: int) -> None:
         msg = (

@@ -337,6 +337,7 @@ class Permute(Layer):
         self.dims = tuple(dims)
         if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
             raise ValueError(f"Permute dims must be a permutation of 1..n, got {dims}.")
+        self.input_spec = InputSpec(ndim=len(self.dims) + 1)
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
         return inputs.permute(0, *self.dims)
