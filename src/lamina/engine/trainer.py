@@ -185,6 +185,7 @@ class Trainer:
                 self.train(was_training)
             yt = align_targets(y, self._compiled_loss.output_names)
             self._check_targets(adapter, yt, y_pred)
+            _advise(self, yt, y_pred)
             self._compiled_metrics.build(yt, y_pred, self._compiled_loss.losses)
         elif y is not None and isinstance(adapter, ArrayAdapter):
             with torch.no_grad():
@@ -712,6 +713,15 @@ def _warn_duplicates(train: DataAdapter, val: DataAdapter) -> None:
             "(lamina.workflow.check_splits shows them).",
             LaminaWarning, stacklevel=3,
         )
+
+
+def _advise(model: Any, y_true: list[Any], y_pred: list[Any]) -> None:
+    """Warn about a last layer / loss that does not fit the targets (the problem-type table)."""
+    try:
+        from lamina.workflow.advisor import check_setup
+    except ImportError:
+        return
+    check_setup(model, y_true, y_pred)
 
 
 def _callback_list(callbacks: list[Callback] | None, history: History | None, verbose: Any,
