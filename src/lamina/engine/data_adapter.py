@@ -204,8 +204,12 @@ class ArrayAdapter(DataAdapter):
         self, x: Any, y: Any = None, sample_weight: Any = None, batch_size: int | None = 32,
         shuffle: bool | str = False, class_weight: dict | None = None,
         device: torch.device | None = None, steps: int | None = None, check: bool = True,
+        shard: tuple[int, int] | None = None,
     ):
         device = device or config.get_device()
+        # (rank, world size): each process takes its part of every global batch.
+        self.shard = shard if shard is not None and shard[1] > 1 else None
+        self.batch_scale = 1.0
         self.x = _to_device(_convert(x, "x"), device)
         self.y = _to_device(_convert(y, "y"), device)
         self.sample_weight = _to_device(_convert(sample_weight, "sample_weight"), device)
@@ -244,17 +248,30 @@ class ArrayAdapter(DataAdapter):
         if class_weight is not None:
             self._cw_table = _class_weight_table(class_weight, device)
 
+    def _permutation(self, n: int) -> torch.Tensor:
+        perm = torch.randperm(n, device=self.device)
+        if self.shard is not None:
+            # Every process must shuffle the same way: rank 0's permutation is broadcast.
+            import torch.distributed as dist
+
+            dist.broadcast(perm, src=0)
+        return perm
+
     def __iter__(self) -> Iterator[Batch]:
         n, bs = self.num_samples, self.batch_size
         perm = None
         if self.shuffle is True:
-            perm = torch.randperm(n, device=self.device)
+            perm = self._permutation(n)
         order = range(self.num_batches)
         if self.shuffle == "batch":
-            order = torch.randperm(self.num_batches).tolist()
+            order = self._permutation(self.num_batches).tolist()
         for b in order:
             start = b * bs
             idx: Any = slice(start, min(start + bs, n)) if perm is None else perm[start : start + bs]
+            if self.shard is not None:
+                idx, skip = self._local_part(idx, n)
+                if skip:
+                    continue
             x = tree.map_structure(lambda t, i=idx: _take(t, i), self.x)
             y = None if self.y is None else tree.map_structure(lambda t, i=idx: _take(t, i), self.y)
             sw = (
@@ -264,6 +281,20 @@ class ArrayAdapter(DataAdapter):
             if self._cw_table is not None and y is not None:
                 sw = _apply_class_weight(self._cw_table, y, sw)
             yield x, y, sw
+
+
+    def _local_part(self, idx: Any, n: int) -> tuple[Any, bool]:
+        """This process's share of a global batch, and the loss scale that makes the
+        average of the processes' gradients equal the gradient of the global batch."""
+        rank, world = self.shard
+        if isinstance(idx, slice):
+            idx = torch.arange(idx.start, idx.stop, device=self.device)
+        total = len(idx)
+        if total < world:
+            return idx, True  # too few samples to give every process one: skip
+        local = idx.tensor_split(world)[rank]
+        self.batch_scale = len(local) * world / total
+        return local, False
 
 
 def _count(struct: Any) -> str:
@@ -303,9 +334,10 @@ class IterableAdapter(DataAdapter):
     def __init__(
         self, data: Any, steps: int | None = None, batch_size: int | None = None,
         shuffle: bool = False, device: torch.device | None = None,
-        class_weight: dict | None = None,
+        class_weight: dict | None = None, shard: tuple[int, int] | None = None,
     ):
         self.device = device or config.get_device()
+        self.batch_scale = 1.0
         self.steps = None if steps is None else int(steps)
         self.class_weight = class_weight
         self._cw_table = (
@@ -316,9 +348,16 @@ class IterableAdapter(DataAdapter):
         if isinstance(data, torch.utils.data.Dataset) and not isinstance(
             data, torch.utils.data.IterableDataset
         ) and not _is_batch_sequence(data):
+            sampler = None
+            if shard is not None and shard[1] > 1:
+                # A map-style dataset is split between processes by torch's own sampler.
+                sampler = torch.utils.data.DistributedSampler(
+                    data, num_replicas=shard[1], rank=shard[0], shuffle=bool(shuffle)
+                )
+                batch_size = max(1, (batch_size or 32) // shard[1])
             data = torch.utils.data.DataLoader(
-                data, batch_size=batch_size or 32, shuffle=bool(shuffle),
-                pin_memory=self.device.type == "cuda",
+                data, batch_size=batch_size or 32, shuffle=bool(shuffle) and sampler is None,
+                sampler=sampler, pin_memory=self.device.type == "cuda",
             )
         elif isinstance(data, torch.utils.data.IterableDataset):
             data = torch.utils.data.DataLoader(data, batch_size=batch_size or 32)
@@ -380,6 +419,10 @@ class IterableAdapter(DataAdapter):
         hook = getattr(self.data, "on_epoch_end", None)
         if callable(hook):
             hook()
+        sampler = getattr(self.data, "sampler", None)
+        if isinstance(sampler, torch.utils.data.DistributedSampler):
+            self._epochs_done = getattr(self, "_epochs_done", 0) + 1
+            sampler.set_epoch(self._epochs_done)
 
 
 def _is_batch_sequence(data: Any) -> bool:
@@ -411,7 +454,7 @@ def unpack_batch(batch: Any) -> Batch:
 def make_adapter(
     x: Any, y: Any = None, sample_weight: Any = None, batch_size: int | None = None,
     steps: int | None = None, shuffle: bool | str = False, class_weight: dict | None = None,
-    device: torch.device | None = None, check: bool = True,
+    device: torch.device | None = None, check: bool = True, shard: tuple[int, int] | None = None,
 ) -> DataAdapter:
     """Pick the adapter for ``x`` (and check that ``y`` / ``sample_weight`` fit with it)."""
     if isinstance(x, DataAdapter):
@@ -419,7 +462,7 @@ def make_adapter(
     if is_array_data(x) and not (x is None):
         return ArrayAdapter(
             x, y, sample_weight, batch_size=batch_size or 32, shuffle=shuffle,
-            class_weight=class_weight, device=device, steps=steps, check=check,
+            class_weight=class_weight, device=device, steps=steps, check=check, shard=shard,
         )
     if x is None:
         raise ValueError("No input data was given (x is None).")
@@ -430,5 +473,5 @@ def make_adapter(
         )
     return IterableAdapter(
         x, steps=steps, batch_size=batch_size, shuffle=bool(shuffle), device=device,
-        class_weight=class_weight,
+        class_weight=class_weight, shard=shard,
     )

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lamina import config
+from lamina import config, distributed
 from lamina.callbacks.base import Callback, CallbackList, History, LazyLogs
 from lamina.engine import tree
 from lamina.engine.compile_utils import (
@@ -156,7 +156,7 @@ class Trainer:
 
     def _prepare(self, adapter: DataAdapter, training: bool) -> None:
         """Move the model to its device, build it from the first batch, check the data."""
-        device = config.get_device()
+        device = self._target_device()
         if any(p.device != device for p in self.parameters()):
             self.to(device)
         first = next(iter(adapter), None)
@@ -284,24 +284,44 @@ class Trainer:
                     )
 
     # ------------------------------------------------------------------ steps
-    def _forward_loss(self, x: Any, y: Any, sw: Any) -> tuple[torch.Tensor, list, list, list]:
-        y_pred = flat_outputs(self(x, training=True))
+    def _forward_loss(
+        self, x: Any, y: Any, sw: Any, scale: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor, list, list, list]:
+        """Forward pass and loss. Returns the loss to differentiate (the data loss times
+        ``scale``, which distributed training uses so that averaging the processes' gradients
+        gives the global batch's gradient), the loss to log, and the per-output parts."""
+        module = self.__dict__.get("_ddp") or self
+        y_pred = flat_outputs(module(x, training=True))
         yt = align_targets(y, self._compiled_loss.output_names)
         loss, parts = self._compiled_loss(yt, y_pred, sw)
+        logged = loss
+        if scale != 1.0:
+            loss = loss * scale
+        extra = self._extra_losses()
+        if extra is not None:
+            loss = loss + extra
+            logged = logged + extra.detach()
+        return loss, logged, parts, yt, y_pred
+
+    def _extra_losses(self) -> torch.Tensor | None:
+        """Weight penalties and losses added by layers during the forward pass."""
+        total = None
         if self._reg_slots:
             for layer, name, reg in self._reg_slots:
-                loss = loss + reg(layer._keras_view(name))
+                term = reg(layer._keras_view(name))
+                total = term if total is None else total + term
         call_losses = [t for layer in self._layers_with_call_losses() for t in layer._call_losses]
         if call_losses:
-            loss = loss + sum(call_losses)
-        return loss, parts, yt, y_pred
+            total = sum(call_losses) if total is None else total + sum(call_losses)
+        return total
 
     def _layers_with_call_losses(self) -> list[Any]:
         from lamina.engine.layer import _CALL_STATE
 
         return _CALL_STATE.loss_layers
 
-    def train_step(self, x: Any, y: Any, sw: Any, check_finite: bool = False) -> Any:
+    def train_step(self, x: Any, y: Any, sw: Any, check_finite: bool = False,
+                   scale: float = 1.0) -> Any:
         """One optimization step on a batch; returns the (device) loss.
 
         With ``check_finite`` a non-finite loss stops training before the update (returns
@@ -309,7 +329,7 @@ class Trainer:
         where reading the loss costs no device synchronisation.
         """
         fn = self._step_fn or self._forward_loss
-        loss, parts, yt, y_pred = fn(x, y, sw)
+        loss, logged, parts, yt, y_pred = fn(x, y, sw, scale)
         if check_finite and not bool(torch.isfinite(loss)):
             self._stop_for_nan(float(loss.detach()), self._epoch, self._step)
             return None
@@ -319,7 +339,7 @@ class Trainer:
         if self._constrained:
             self._apply_constraints()
         n = _batch_size(x)
-        self._loss_tracker.update(loss, n)
+        self._loss_tracker.update(logged, n)
         self._compiled_loss.update_trackers(parts, n)
         with torch.no_grad():
             self._compiled_metrics.update_state(yt, [p.detach() for p in y_pred], sw)
@@ -402,20 +422,25 @@ class Trainer:
                 )
             (x, y, sample_weight), (vx, vy, vsw) = split_arrays((x, y, sample_weight), validation_split)
             validation_data = (vx, vy, vsw)
+        shard = _shard()
+        if shard is not None and not distributed.is_main_process():
+            verbose = 0
         adapter = make_adapter(
             x, y, sample_weight, batch_size=batch_size, steps=steps_per_epoch, shuffle=shuffle,
-            class_weight=class_weight,
+            class_weight=class_weight, device=self._target_device(), shard=shard,
         )
         val_adapter = None
         if validation_data is not None:
             val_adapter = _validation_adapter(
-                validation_data, validation_batch_size or batch_size, validation_steps
+                validation_data, validation_batch_size or batch_size, validation_steps, shard,
+                self._target_device(),
             )
             _warn_duplicates(adapter, val_adapter)
-        with _compute_context():
+        with _compute_context(), self._data_parallel(shard):
             self._prepare(adapter, training=True)
             if val_adapter is not None and not self._compiled_metrics.built:
                 self._prepare(val_adapter, training=False)
+            self._wrap_data_parallel(shard)
             self._maybe_compile_step()
             history = History()
             self.history = history
@@ -441,6 +466,7 @@ class Trainer:
                     break
                 adapter.on_epoch_end()
                 cbs.params["steps_done"] = steps_done
+                self._sync_metrics(shard)
                 epoch_logs = self._float_results()
                 if not check_every:
                     self._check_finite_logs(epoch_logs, epoch)
@@ -448,7 +474,7 @@ class Trainer:
                     val_adapter is not None and not self.stop_training
                     and (epoch + 1) % validation_freq == 0
                 ):
-                    val_logs = self._run_evaluation(val_adapter, cbs=None)
+                    val_logs = self._run_evaluation(val_adapter, cbs=None, shard=shard)
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 lr = _current_lr(self.optimizer)
                 if lr is not None and _lr_changes(self.optimizer):
@@ -473,7 +499,8 @@ class Trainer:
             if want_begin:
                 cbs.call("on_train_batch_begin", step, None)
             self._epoch, self._step = epoch, step
-            loss = self.train_step(bx, by, bsw, check_finite=bool(check_every))
+            loss = self.train_step(bx, by, bsw, check_finite=bool(check_every),
+                                   scale=adapter.batch_scale)
             steps_done += 1
             if loss is None:
                 break
@@ -482,6 +509,39 @@ class Trainer:
             if self.stop_training:
                 break
         return steps_done
+
+    # ------------------------------------------------------------------ distributed
+    def _target_device(self) -> torch.device:
+        return distributed.device() if distributed.is_distributed() else config.get_device()
+
+    @contextlib.contextmanager
+    def _data_parallel(self, shard: tuple[int, int] | None) -> Iterator[None]:
+        """Remove the DistributedDataParallel wrapper when fit ends, however it ends."""
+        try:
+            yield
+        finally:
+            self.__dict__.pop("_ddp", None)
+
+    def _wrap_data_parallel(self, shard: tuple[int, int] | None) -> None:
+        if shard is None:
+            return
+        from torch.nn.parallel import DistributedDataParallel
+
+        device = self._target_device()
+        ids = [device.index] if device.type == "cuda" else None
+        # Stored outside nn.Module's registry: the wrapper holds the model, not the reverse.
+        self.__dict__["_ddp"] = DistributedDataParallel(self, device_ids=ids)
+
+    def _sync_metrics(self, shard: tuple[int, int] | None) -> None:
+        """Sum loss trackers and additive metric states over all processes."""
+        if shard is None:
+            return
+        trackers = [self._loss_tracker, *self._compiled_loss.trackers]
+        tensors = [t for tr in trackers if tr.total is not None for t in (tr.total, tr.count)]
+        for metric in self._compiled_metrics.metrics:
+            if getattr(metric, "additive", True):
+                tensors.extend(v for v in metric.variables if torch.is_tensor(v))
+        distributed.all_reduce_sum(tensors)
 
     def _stop_for_nan(self, value: float, epoch: int, step: int) -> None:
         msg = (
@@ -503,7 +563,8 @@ class Trainer:
         return LazyLogs(self._results, names)
 
     # ------------------------------------------------------------------ evaluate
-    def _run_evaluation(self, adapter: DataAdapter, cbs: CallbackList | None) -> dict[str, float]:
+    def _run_evaluation(self, adapter: DataAdapter, cbs: CallbackList | None,
+                        shard: tuple[int, int] | None = None) -> dict[str, float]:
         was_training = self.training
         self.eval()
         # Metric state of the training epoch is kept aside while validating.
@@ -520,6 +581,7 @@ class Trainer:
                     self.test_step(x, y, sw)
                     if want:
                         cbs.call("on_test_batch_end", step, self._lazy_logs())
+                self._sync_metrics(shard)
             logs = self._float_results()
             if cbs is not None:
                 cbs.call("on_test_end", logs)
@@ -687,14 +749,22 @@ def _n_samples(x: Any) -> int:
     return int(len(leaf))
 
 
-def _validation_adapter(data: Any, batch_size: int | None, steps: int | None) -> DataAdapter:
-    if isinstance(data, tuple) and len(data) in (2, 3) and is_array_data(data[0]):
+def _validation_adapter(data: Any, batch_size: int | None, steps: int | None,
+                        shard: tuple[int, int] | None = None,
+                        device: torch.device | None = None) -> DataAdapter:
+    if isinstance(data, (tuple, list)) and len(data) in (2, 3) and is_array_data(data[0]):
         vx, vy = data[0], data[1]
         vsw = data[2] if len(data) == 3 else None
-        return make_adapter(vx, vy, vsw, batch_size=batch_size, steps=steps)
-    if isinstance(data, (list,)) and len(data) in (2, 3) and is_array_data(data[0]):
-        return _validation_adapter(tuple(data), batch_size, steps)
-    return make_adapter(data, batch_size=batch_size, steps=steps)
+        return make_adapter(vx, vy, vsw, batch_size=batch_size, steps=steps, shard=shard,
+                            device=device)
+    return make_adapter(data, batch_size=batch_size, steps=steps, shard=shard, device=device)
+
+
+def _shard() -> tuple[int, int] | None:
+    """(rank, world size) when running under torchrun with several processes."""
+    if distributed.initialize():
+        return distributed.rank(), distributed.world_size()
+    return None
 
 
 def _warn_duplicates(train: DataAdapter, val: DataAdapter) -> None:
@@ -729,6 +799,9 @@ def _callback_list(callbacks: list[Callback] | None, history: History | None, ve
     from lamina.callbacks.progbar import LineLogger, ProgbarLogger, progress_mode
 
     cbs = list(callbacks or [])
+    if not distributed.is_main_process():
+        # Callbacks that write files (checkpoints, logs) run on rank 0 only.
+        cbs = [cb for cb in cbs if not getattr(cb, "main_process_only", False)]
     if history is not None:
         cbs.append(history)
     mode = progress_mode(verbose)
