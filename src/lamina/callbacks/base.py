@@ -21,8 +21,14 @@ from typing import Any
 __all__ = ["Callback", "CallbackList", "History", "LazyLogs"]
 
 _BATCH_HOOKS = (
-    "on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end",
-    "on_predict_batch_begin", "on_predict_batch_end", "on_batch_begin", "on_batch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
+    "on_batch_begin",
+    "on_batch_end",
 )
 
 
@@ -112,8 +118,12 @@ def _overrides(cb: Callback, hook: str) -> bool:
 class CallbackList:
     """Calls a hook on every callback; batch hooks only on callbacks that define them."""
 
-    def __init__(self, callbacks: list[Callback] | None = None, model: Any = None,
-                 params: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        callbacks: list[Callback] | None = None,
+        model: Any = None,
+        params: dict[str, Any] | None = None,
+    ):
         self.callbacks = list(callbacks or [])
         self.params = params if params is not None else {}
         for cb in self.callbacks:
@@ -139,7 +149,12 @@ class CallbackList:
     def call(self, hook: str, *args: Any) -> None:
         targets = self._batch_users.get(hook, self.callbacks)
         for cb in targets:
-            getattr(cb, hook)(*args)
+            try:
+                getattr(cb, hook)(*args)
+            except Exception as e:
+                if hasattr(e, "add_note"):
+                    e.add_note(f"lamina: raised by callback {type(cb).__name__}.{hook}.")
+                raise
 
     def __iter__(self) -> Iterator[Callback]:
         return iter(self.callbacks)
@@ -174,8 +189,9 @@ class History(Callback):
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(_to_float(v))
 
-    def plot(self, path: str | None = None, metrics: list[str] | None = None,
-             title: str | None = None) -> Any:
+    def plot(
+        self, path: str | None = None, metrics: list[str] | None = None, title: str | None = None
+    ) -> Any:
         """Draw loss and metrics against epochs (training and validation) to a PNG file.
 
         Returns the matplotlib figure. See :func:`lamina.utils.plot_history`.

@@ -110,15 +110,17 @@ class CompiledLoss:
             raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'.")
         self.trackers = (
             [MeanTracker(f"{name}_loss") for name in self.output_names]
-            if len(self.output_names) > 1 else []
+            if len(self.output_names) > 1
+            else []
         )
 
-    def __call__(self, y_true: list[Any], y_pred: list[Any], sample_weight: Any) -> tuple[
-        torch.Tensor, list[torch.Tensor]
-    ]:
+    def __call__(
+        self, y_true: list[Any], y_pred: list[Any], sample_weight: Any
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         sws = (
             align_targets(sample_weight, self.output_names, "sample_weight")
-            if isinstance(sample_weight, (list, dict)) else [sample_weight] * len(self.losses)
+            if isinstance(sample_weight, (list, dict))
+            else [sample_weight] * len(self.losses)
         )
         total = None
         parts = []
@@ -159,9 +161,15 @@ class CompiledMetrics:
             return [[] for _ in range(n)]
         if isinstance(spec, dict):
             per = _per_output(spec, self.output_names, "metrics")
-            return [[] if p is None else (list(p) if isinstance(p, (list, tuple)) else [p]) for p in per]
+            return [
+                [] if p is None else (list(p) if isinstance(p, (list, tuple)) else [p]) for p in per
+            ]
         if isinstance(spec, (list, tuple)):
-            if n > 1 and len(spec) == n and all(isinstance(s, (list, tuple)) or s is None for s in spec):
+            if (
+                n > 1
+                and len(spec) == n
+                and all(isinstance(s, (list, tuple)) or s is None for s in spec)
+            ):
                 return [list(s or []) for s in spec]
             return [list(spec) for _ in range(n)]
         return [[spec] for _ in range(n)]
@@ -177,13 +185,17 @@ class CompiledMetrics:
                         continue
                     if not isinstance(item, str) and hasattr(item, "update_state") and multi:
                         item = copy.deepcopy(item)
-                    metric = metrics_mod.get(item, loss=losses[i], y_true=y_true[i], y_pred=y_pred[i])
+                    metric = metrics_mod.get(
+                        item, loss=losses[i], y_true=y_true[i], y_pred=y_pred[i]
+                    )
                     if multi:
                         metric._log_name = f"{self.output_names[i]}_{metric.name}"
                     else:
                         metric._log_name = metric.name
                     if weighted:
-                        metric._log_name = f"weighted_{metric._log_name}" if not multi else metric._log_name
+                        metric._log_name = (
+                            f"weighted_{metric._log_name}" if not multi else metric._log_name
+                        )
                     self.entries.append((i, metric, weighted))
         names = [m._log_name for _, m, _ in self.entries]
         dupes = {n for n in names if names.count(n) > 1}
@@ -199,7 +211,8 @@ class CompiledMetrics:
             if weighted and sample_weight is not None:
                 sw = (
                     align_targets(sample_weight, self.output_names, "sample_weight")[i]
-                    if isinstance(sample_weight, (list, dict)) else sample_weight
+                    if isinstance(sample_weight, (list, dict))
+                    else sample_weight
                 )
             metric.update_state(y_true[i], y_pred[i], sample_weight=sw)
 

@@ -29,8 +29,15 @@ import torch
 from lamina import config
 from lamina.engine import tree
 
-__all__ = ["make_adapter", "DataAdapter", "ArrayAdapter", "IterableAdapter", "to_tensor",
-           "split_arrays", "is_array_data"]
+__all__ = [
+    "make_adapter",
+    "DataAdapter",
+    "ArrayAdapter",
+    "IterableAdapter",
+    "to_tensor",
+    "split_arrays",
+    "is_array_data",
+]
 
 Batch = tuple[Any, Any, Any]
 
@@ -77,9 +84,12 @@ def to_tensor(x: Any, name: str = "x") -> Any:
             try:
                 x = x.astype(np.float32)
             except (TypeError, ValueError):
+                kinds = ", ".join(sorted({type(v).__name__ for v in x.ravel()[:1000]}))
                 raise ValueError(
-                    f"{name} is an object array that holds {type(x.flat[0]).__name__} values; "
-                    "convert it to a numeric array (or strings for text layers) first."
+                    f"{name} is an object array holding {kinds} values (mixed or text columns?). "
+                    "Convert it to numbers first (e.g. pandas.get_dummies for categories, "
+                    "pd.to_numeric for numeric text), or start the model with a "
+                    "TextVectorization / StringLookup layer on an Input(dtype='string')."
                 ) from None
         else:
             return x
@@ -196,14 +206,25 @@ class DataAdapter:
     def on_epoch_end(self) -> None:
         """Called after each epoch (PyDataset's hook)."""
 
+    def peek(self) -> Batch | None:
+        """The first batch, without using it up (used to build the model and check data)."""
+        return next(iter(self), None)
+
 
 class ArrayAdapter(DataAdapter):
     """In-memory arrays: converted once, batched by slicing (or by shuffled index)."""
 
     def __init__(
-        self, x: Any, y: Any = None, sample_weight: Any = None, batch_size: int | None = 32,
-        shuffle: bool | str = False, class_weight: dict | None = None,
-        device: torch.device | None = None, steps: int | None = None, check: bool = True,
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        batch_size: int | None = 32,
+        shuffle: bool | str = False,
+        class_weight: dict | None = None,
+        device: torch.device | None = None,
+        steps: int | None = None,
+        check: bool = True,
         shard: tuple[int, int] | None = None,
     ):
         device = device or config.get_device()
@@ -216,14 +237,22 @@ class ArrayAdapter(DataAdapter):
         self.device = device
         lengths = {
             name: _length(t)
-            for name, struct in (("x", self.x), ("y", self.y), ("sample_weight", self.sample_weight))
+            for name, struct in (
+                ("x", self.x),
+                ("y", self.y),
+                ("sample_weight", self.sample_weight),
+            )
             for t in ([] if struct is None else tree.flatten(struct))
         }
         sizes = set(lengths.values())
         if len(sizes) > 1:
             detail = ", ".join(
                 f"{name} has {_count(struct)}"
-                for name, struct in (("x", self.x), ("y", self.y), ("sample_weight", self.sample_weight))
+                for name, struct in (
+                    ("x", self.x),
+                    ("y", self.y),
+                    ("sample_weight", self.sample_weight),
+                )
                 if struct is not None
             )
             raise ValueError(
@@ -248,6 +277,12 @@ class ArrayAdapter(DataAdapter):
         if class_weight is not None:
             self._cw_table = _class_weight_table(class_weight, device)
 
+    def peek(self) -> Batch | None:
+        idx = slice(0, min(self.batch_size, self.num_samples))
+        x = tree.map_structure(lambda t: _take(t, idx), self.x)
+        y = None if self.y is None else tree.map_structure(lambda t: _take(t, idx), self.y)
+        return x, y, None
+
     def _permutation(self, n: int) -> torch.Tensor:
         perm = torch.randperm(n, device=self.device)
         if self.shard is not None:
@@ -267,7 +302,9 @@ class ArrayAdapter(DataAdapter):
             order = self._permutation(self.num_batches).tolist()
         for b in order:
             start = b * bs
-            idx: Any = slice(start, min(start + bs, n)) if perm is None else perm[start : start + bs]
+            idx: Any = (
+                slice(start, min(start + bs, n)) if perm is None else perm[start : start + bs]
+            )
             if self.shard is not None:
                 idx, skip = self._local_part(idx, n)
                 if skip:
@@ -275,13 +312,13 @@ class ArrayAdapter(DataAdapter):
             x = tree.map_structure(lambda t, i=idx: _take(t, i), self.x)
             y = None if self.y is None else tree.map_structure(lambda t, i=idx: _take(t, i), self.y)
             sw = (
-                None if self.sample_weight is None
+                None
+                if self.sample_weight is None
                 else tree.map_structure(lambda t, i=idx: _take(t, i), self.sample_weight)
             )
             if self._cw_table is not None and y is not None:
                 sw = _apply_class_weight(self._cw_table, y, sw)
             yield x, y, sw
-
 
     def _local_part(self, idx: Any, n: int) -> tuple[Any, bool]:
         """This process's share of a global batch, and the loss scale that makes the
@@ -332,9 +369,14 @@ class IterableAdapter(DataAdapter):
     """Generators, iterables of batches, PyDatasets, torch Datasets and DataLoaders."""
 
     def __init__(
-        self, data: Any, steps: int | None = None, batch_size: int | None = None,
-        shuffle: bool = False, device: torch.device | None = None,
-        class_weight: dict | None = None, shard: tuple[int, int] | None = None,
+        self,
+        data: Any,
+        steps: int | None = None,
+        batch_size: int | None = None,
+        shuffle: bool = False,
+        device: torch.device | None = None,
+        class_weight: dict | None = None,
+        shard: tuple[int, int] | None = None,
     ):
         self.device = device or config.get_device()
         self.batch_scale = 1.0
@@ -345,9 +387,12 @@ class IterableAdapter(DataAdapter):
         )
         self._source = data
         self._iterator: Iterator | None = None
-        if isinstance(data, torch.utils.data.Dataset) and not isinstance(
-            data, torch.utils.data.IterableDataset
-        ) and not _is_batch_sequence(data):
+        self._pending: list[Any] = []
+        if (
+            isinstance(data, torch.utils.data.Dataset)
+            and not isinstance(data, torch.utils.data.IterableDataset)
+            and not _is_batch_sequence(data)
+        ):
             sampler = None
             if shard is not None and shard[1] > 1:
                 # A map-style dataset is split between processes by torch's own sampler.
@@ -356,8 +401,11 @@ class IterableAdapter(DataAdapter):
                 )
                 batch_size = max(1, (batch_size or 32) // shard[1])
             data = torch.utils.data.DataLoader(
-                data, batch_size=batch_size or 32, shuffle=bool(shuffle) and sampler is None,
-                sampler=sampler, pin_memory=self.device.type == "cuda",
+                data,
+                batch_size=batch_size or 32,
+                shuffle=bool(shuffle) and sampler is None,
+                sampler=sampler,
+                pin_memory=self.device.type == "cuda",
             )
         elif isinstance(data, torch.utils.data.IterableDataset):
             data = torch.utils.data.DataLoader(data, batch_size=batch_size or 32)
@@ -373,7 +421,27 @@ class IterableAdapter(DataAdapter):
         if self.num_batches == 0:
             raise ValueError("The dataset is empty (0 batches): there is nothing to train on.")
 
+    def peek(self) -> Batch | None:
+        if self._reiterable and self.steps is None:
+            return next(iter(self), None)
+        if self._iterator is None:
+            self._iterator = iter(self.data)
+        try:
+            raw = next(self._iterator)
+        except StopIteration:
+            return None
+        # Put the batch back: a generator cannot be rewound.
+        self._pending.append(raw)
+        x, y, sw = unpack_batch(raw)
+        return (
+            _to_device(_convert(x, "x"), self.device),
+            _to_device(_convert(y, "y"), self.device),
+            None,
+        )
+
     def _batches(self) -> Iterator[Any]:
+        while self._pending:
+            yield self._pending.pop(0)
         if _is_batch_sequence(self.data):
             for i in range(len(self.data)):
                 yield self.data[i]
@@ -452,17 +520,32 @@ def unpack_batch(batch: Any) -> Batch:
 
 
 def make_adapter(
-    x: Any, y: Any = None, sample_weight: Any = None, batch_size: int | None = None,
-    steps: int | None = None, shuffle: bool | str = False, class_weight: dict | None = None,
-    device: torch.device | None = None, check: bool = True, shard: tuple[int, int] | None = None,
+    x: Any,
+    y: Any = None,
+    sample_weight: Any = None,
+    batch_size: int | None = None,
+    steps: int | None = None,
+    shuffle: bool | str = False,
+    class_weight: dict | None = None,
+    device: torch.device | None = None,
+    check: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> DataAdapter:
     """Pick the adapter for ``x`` (and check that ``y`` / ``sample_weight`` fit with it)."""
     if isinstance(x, DataAdapter):
         return x
-    if is_array_data(x) and not (x is None):
+    if is_array_data(x) and x is not None:
         return ArrayAdapter(
-            x, y, sample_weight, batch_size=batch_size or 32, shuffle=shuffle,
-            class_weight=class_weight, device=device, steps=steps, check=check, shard=shard,
+            x,
+            y,
+            sample_weight,
+            batch_size=batch_size or 32,
+            shuffle=shuffle,
+            class_weight=class_weight,
+            device=device,
+            steps=steps,
+            check=check,
+            shard=shard,
         )
     if x is None:
         raise ValueError("No input data was given (x is None).")
@@ -472,6 +555,11 @@ def make_adapter(
             "itself as (x, y) batches: do not pass y or sample_weight separately."
         )
     return IterableAdapter(
-        x, steps=steps, batch_size=batch_size, shuffle=bool(shuffle), device=device,
-        class_weight=class_weight, shard=shard,
+        x,
+        steps=steps,
+        batch_size=batch_size,
+        shuffle=bool(shuffle),
+        device=device,
+        class_weight=class_weight,
+        shard=shard,
     )

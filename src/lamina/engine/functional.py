@@ -100,7 +100,9 @@ class Graph:
                 )
             missing = sorted(set(self.inputs) - set(data))
             if missing:
-                raise ValueError(f"Missing model inputs: {missing}. Expected {sorted(self.inputs)}.")
+                raise ValueError(
+                    f"Missing model inputs: {missing}. Expected {sorted(self.inputs)}."
+                )
             return tree.flatten({k: data[k] for k in self.inputs})
         if isinstance(data, dict):
             names = [t._history[0].name for t in self.flat_inputs]
@@ -202,8 +204,7 @@ class Graph:
 
         def ready(node: dict) -> bool:
             refs = [
-                leaf for leaf in _leaves(node)
-                if isinstance(leaf, dict) and "__tensor__" in leaf
+                leaf for leaf in _leaves(node) if isinstance(leaf, dict) and "__tensor__" in leaf
             ]
             return all((r["__tensor__"][0], r["__tensor__"][1]) in produced for r in refs)
 
@@ -217,13 +218,17 @@ class Graph:
                 args = _decode_structure(node["args"], decode)
                 kwargs = _decode_structure(node["kwargs"], decode)
                 out = layers[name](*args, **kwargs)
-                index = node_counts.get(name, 1 if type(layers[name]).__name__ == "InputLayer" else 0)
+                index = node_counts.get(
+                    name, 1 if type(layers[name]).__name__ == "InputLayer" else 0
+                )
                 produced[(name, index)] = out
                 node_counts[name] = index + 1
                 pending.remove(item)
                 progressed = True
             if not progressed:
-                raise ValueError("The saved graph cannot be rebuilt: some layer inputs are missing.")
+                raise ValueError(
+                    "The saved graph cannot be rebuilt: some layer inputs are missing."
+                )
 
         def resolve(ref: Any) -> Any:
             return decode({"__tensor__": ref})
@@ -254,8 +259,11 @@ def _as_json_structure(x: Any) -> Any:
 
 def _is_ref(x: Any) -> bool:
     return (
-        isinstance(x, list) and len(x) == 3 and isinstance(x[0], str)
-        and isinstance(x[1], int) and isinstance(x[2], int)
+        isinstance(x, list)
+        and len(x) == 3
+        and isinstance(x[0], str)
+        and isinstance(x[1], int)
+        and isinstance(x[2], int)
     )
 
 
@@ -281,4 +289,3 @@ def _decode_structure(x: Any, decode: Any) -> Any:
     if isinstance(x, list):
         return [_decode_structure(v, decode) for v in x]
     return decode(x)
-

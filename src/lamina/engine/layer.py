@@ -211,17 +211,23 @@ class Layer(nn.Module):
             self.register_buffer(name, value)
             weight = value
         self._weight_specs[name] = _WeightSpec(
-            trainable, regularizers.get(regularizer), constraints.get(constraint), to_keras,
+            trainable,
+            regularizers.get(regularizer),
+            constraints.get(constraint),
+            to_keras,
             from_keras,
         )
         return weight
 
     def _own_weight_names(self) -> list[str]:
         specs = self._weight_specs
-        names = [n for n in specs if specs[n].trainable] + [n for n in specs if not specs[n].trainable]
+        names = [n for n in specs if specs[n].trainable] + [
+            n for n in specs if not specs[n].trainable
+        ]
         extra = [n for n, _ in self.named_parameters(recurse=False) if n not in specs]
         extra += [
-            n for n, _ in self.named_buffers(recurse=False)
+            n
+            for n, _ in self.named_buffers(recurse=False)
             if n not in specs and n not in self._non_persistent_buffers_set
         ]
         return names + extra
@@ -260,9 +266,7 @@ class Layer(nn.Module):
 
     def get_weights(self) -> list[np.ndarray]:
         """Weights as NumPy arrays in Keras layouts (Dense kernel ``(in, out)`` ...)."""
-        own = [
-            self._keras_view(n).detach().cpu().numpy().copy() for n in self._own_weight_names()
-        ]
+        own = [self._keras_view(n).detach().cpu().numpy().copy() for n in self._own_weight_names()]
         return own + [a for layer in self._sublayers() for a in layer.get_weights()]
 
     def set_weights(self, weights: list[Any]) -> None:
@@ -309,7 +313,8 @@ class Layer(nn.Module):
 
     def _has_constraints(self) -> bool:
         return any(
-            s.constraint is not None for layer in self._flatten_layers()
+            s.constraint is not None
+            for layer in self._flatten_layers()
             for s in layer._weight_specs.values()
         )
 
@@ -366,7 +371,9 @@ class Layer(nn.Module):
             return self._probe_output_spec(inputs)
         if isinstance(out_shape, tuple) and all(d is None or isinstance(d, int) for d in out_shape):
             return KerasTensor(out_shape, self.compute_dtype)
-        return tree.map_structure(lambda s: KerasTensor(s, self.compute_dtype), _as_shapes(out_shape))
+        return tree.map_structure(
+            lambda s: KerasTensor(s, self.compute_dtype), _as_shapes(out_shape)
+        )
 
     @property
     def compute_dtype(self) -> str:
@@ -384,7 +391,9 @@ class Layer(nn.Module):
                     return np.full(shape, "", dtype=object)
                 return torch.zeros(shape, dtype=dt, device=self._build_device)
 
-            args = tree.map_structure(lambda t: zeros(t) if isinstance(t, KerasTensor) else t, inputs)
+            args = tree.map_structure(
+                lambda t: zeros(t) if isinstance(t, KerasTensor) else t, inputs
+            )
             was_training = self.training
             self.eval()
             try:
@@ -395,14 +404,15 @@ class Layer(nn.Module):
 
         first = run(5)
         has_free_axis = any(
-            d is None for t in tree.flatten(inputs) if isinstance(t, KerasTensor) for d in t.shape[1:]
+            d is None
+            for t in tree.flatten(inputs)
+            if isinstance(t, KerasTensor)
+            for d in t.shape[1:]
         )
         second = run(7) if has_free_axis else first
 
         def spec(a: torch.Tensor, b: torch.Tensor) -> KerasTensor:
-            shape = [None] + [
-                da if da == db else None for da, db in zip(a.shape[1:], b.shape[1:])
-            ]
+            shape = [None] + [da if da == db else None for da, db in zip(a.shape[1:], b.shape[1:])]
             return KerasTensor(tuple(shape), a.dtype)
 
         return tree.pack_sequence_as(

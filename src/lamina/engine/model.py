@@ -184,9 +184,7 @@ class Model(Trainer, Layer):
         else:
             single = False
         device = self._build_device
-        zeros = [
-            torch.zeros([2 if d is None else d for d in s], device=device) for s in shapes
-        ]
+        zeros = [torch.zeros([2 if d is None else d for d in s], device=device) for s in shapes]
         was_training = self.training
         self.eval()
         try:
@@ -195,9 +193,14 @@ class Model(Trainer, Layer):
         finally:
             self.train(was_training)
 
-    def summary(self, line_length: int | None = None, positions: Any = None,
-                print_fn: Any = None, expand_nested: bool = False,
-                show_trainable: bool = False) -> None:
+    def summary(
+        self,
+        line_length: int | None = None,
+        positions: Any = None,
+        print_fn: Any = None,
+        expand_nested: bool = False,
+        show_trainable: bool = False,
+    ) -> None:
         """Print the layers, their output shapes and parameter counts, and the totals."""
         from lamina.engine.summary import print_summary
 
@@ -226,22 +229,24 @@ class Model(Trainer, Layer):
         return cfg
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], custom_objects: dict | None = None,
-                    safe_mode: bool = True) -> Model:
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict | None = None, safe_mode: bool = True
+    ) -> Model:
         if "layers" in config and "output_layers" in config:
             from lamina.layers import deserialize as deserialize_layer
 
             def build_layer(entry: dict) -> Layer:
                 return deserialize_layer(
                     {"class_name": entry["class_name"], "config": entry["config"]},
-                    custom_objects=custom_objects, safe_mode=safe_mode,
+                    custom_objects=custom_objects,
+                    safe_mode=safe_mode,
                 )
 
             inputs, outputs = Graph.from_config(config, build_layer)
-            return cls(inputs, outputs, name=config.get("name"),
-                       trainable=config.get("trainable", True))
+            return cls(
+                inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True)
+            )
         return cls(**config)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
-

@@ -119,4 +119,5 @@ class Node:
         return nodes
 
     def __repr__(self) -> str:
-        return f"<Node {self.layer.name}: {len(self.input_tensors)} in, {len(self.output_tensors)} out>"
+        n_in, n_out = len(self.input_tensors), len(self.output_tensors)
+        return f"<Node {self.layer.name}: {n_in} in, {n_out} out>"

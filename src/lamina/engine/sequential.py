@@ -158,15 +158,20 @@ class Sequential(Model):
         return cfg
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], custom_objects: dict | None = None,
-                    safe_mode: bool = True) -> Sequential:
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict | None = None, safe_mode: bool = True
+    ) -> Sequential:
         from lamina.layers import deserialize as deserialize_layer
         from lamina.layers.core import Input
 
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
         if config.get("input"):
-            model.add(Input(batch_shape=tuple(config["input"]["batch_shape"]),
-                            dtype=config["input"]["dtype"]))
+            model.add(
+                Input(
+                    batch_shape=tuple(config["input"]["batch_shape"]),
+                    dtype=config["input"]["dtype"],
+                )
+            )
         for entry in config["layers"]:
             model.add(deserialize_layer(entry, custom_objects=custom_objects, safe_mode=safe_mode))
         return model

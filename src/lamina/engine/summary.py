@@ -61,9 +61,14 @@ def _bytes(weights: list[torch.Tensor]) -> int:
     return sum(w.numel() * w.element_size() for w in weights)
 
 
-def print_summary(model: Any, line_length: int | None = None, positions: Any = None,
-                  print_fn: Callable[[str], None] | None = None, expand_nested: bool = False,
-                  show_trainable: bool = False) -> None:
+def print_summary(
+    model: Any,
+    line_length: int | None = None,
+    positions: Any = None,
+    print_fn: Callable[[str], None] | None = None,
+    expand_nested: bool = False,
+    show_trainable: bool = False,
+) -> None:
     print_fn = print_fn or print
     graph = getattr(model, "_graph", None)
     functional = graph is not None and type(model).__name__ != "Sequential"
@@ -85,11 +90,16 @@ def print_summary(model: Any, line_length: int | None = None, positions: Any = N
             line = line[:width].ljust(width)
         return line.rstrip()
 
-    layers = [layer for layer in model.layers if not (
-        type(layer).__name__ == "InputLayer" and type(model).__name__ == "Sequential")]
+    layers = [
+        layer
+        for layer in model.layers
+        if not (type(layer).__name__ == "InputLayer" and type(model).__name__ == "Sequential")
+    ]
     if not model.built and not layers:
-        print_fn(f'Model: "{model.name}" has not been built: call it on data or give the first '
-                 "layer an input_shape.")
+        print_fn(
+            f'Model: "{model.name}" has not been built: call it on data or give the first '
+            "layer an input_shape."
+        )
         return
     print_fn(f'Model: "{model.name}"')
     print_fn("_" * line_length)
@@ -97,8 +107,11 @@ def print_summary(model: Any, line_length: int | None = None, positions: Any = N
     print_fn("=" * line_length)
     for i, layer in enumerate(layers):
         params = layer.count_params() if (layer.built or list(layer.parameters())) else 0
-        fields = [f"{layer.name} ({type(layer).__name__})",
-                  _shape_str(_output_spec(layer, model)), f"{params:,}"]
+        fields = [
+            f"{layer.name} ({type(layer).__name__})",
+            _shape_str(_output_spec(layer, model)),
+            f"{params:,}",
+        ]
         if functional:
             parents = []
             for node in graph.nodes:
@@ -115,18 +128,23 @@ def print_summary(model: Any, line_length: int | None = None, positions: Any = N
                 print_fn(row(["", "", "", extra]))
         if expand_nested and hasattr(layer, "layers") and layer is not model:
             for sub in layer.layers:
-                print_fn(row([f"  {sub.name} ({type(sub).__name__})", "", f"{sub.count_params():,}"]))
+                print_fn(
+                    row([f"  {sub.name} ({type(sub).__name__})", "", f"{sub.count_params():,}"])
+                )
         print_fn(("=" if i == len(layers) - 1 else "_") * line_length)
     trainable = model.trainable_weights
     non_trainable = model.non_trainable_weights
     n_train = sum(w.numel() for w in trainable)
     n_non = sum(w.numel() for w in non_trainable)
-    print_fn(f"Total params: {n_train + n_non:,} ({format_size(_bytes(trainable + non_trainable))})")
+    print_fn(
+        f"Total params: {n_train + n_non:,} ({format_size(_bytes(trainable + non_trainable))})"
+    )
     print_fn(f"Trainable params: {n_train:,} ({format_size(_bytes(trainable))})")
     print_fn(f"Non-trainable params: {n_non:,} ({format_size(_bytes(non_trainable))})")
     optimizer = getattr(model, "optimizer", None)
     slots = getattr(optimizer, "variables", None) if optimizer is not None else None
     if slots:
-        n_opt = sum(v.numel() for v in slots if torch.is_tensor(v))
-        print_fn(f"Optimizer params: {n_opt:,} ({format_size(_bytes([v for v in slots if torch.is_tensor(v)]))})")
+        tensors = [v for v in slots if torch.is_tensor(v)]
+        n_opt = sum(v.numel() for v in tensors)
+        print_fn(f"Optimizer params: {n_opt:,} ({format_size(_bytes(tensors))})")
     print_fn("_" * line_length)

@@ -30,6 +30,7 @@ import torch
 from lamina import config, distributed
 from lamina.callbacks.base import Callback, CallbackList, History, LazyLogs
 from lamina.engine import tree
+from lamina.engine.checks import advise, check_inputs, check_targets, warn_duplicates
 from lamina.engine.compile_utils import (
     CompiledLoss,
     CompiledMetrics,
@@ -94,7 +95,9 @@ class Trainer:
 
         self.optimizer = optimizers.get(optimizer)
         self._compile_args = {
-            "loss": loss, "metrics": metrics, "loss_weights": loss_weights,
+            "loss": loss,
+            "metrics": metrics,
+            "loss_weights": loss_weights,
             "weighted_metrics": weighted_metrics,
         }
         if loss is None:
@@ -159,13 +162,13 @@ class Trainer:
         device = self._target_device()
         if any(p.device != device for p in self.parameters()):
             self.to(device)
-        first = next(iter(adapter), None)
+        first = adapter.peek()
         if first is None:
             raise ValueError("The data is empty: there is nothing to train on.")
         x, y, _ = first
         if not self.built:
             self._build_from_batch(x)
-        self._check_inputs(x)
+        check_inputs(self, x)
         self._build_compiled()
         if training:
             params = [p for p in self.parameters() if p.requires_grad]
@@ -184,8 +187,8 @@ class Trainer:
                 y_pred = flat_outputs(self(x, training=False))
                 self.train(was_training)
             yt = align_targets(y, self._compiled_loss.output_names)
-            self._check_targets(adapter, yt, y_pred)
-            _advise(self, yt, y_pred)
+            check_targets(self, adapter, yt, y_pred)
+            advise(self, yt, y_pred)
             self._compiled_metrics.build(yt, y_pred, self._compiled_loss.losses)
         elif y is not None and isinstance(adapter, ArrayAdapter):
             with torch.no_grad():
@@ -193,7 +196,7 @@ class Trainer:
                 self.eval()
                 y_pred = flat_outputs(self(x, training=False))
                 self.train(was_training)
-            self._check_targets(adapter, align_targets(y, self._compiled_loss.output_names), y_pred)
+            check_targets(self, adapter, align_targets(y, self._compiled_loss.output_names), y_pred)
 
     def _build_from_batch(self, x: Any) -> None:
         shapes = tree.map_structure(lambda t: tuple(t.shape), x)
@@ -208,80 +211,6 @@ class Trainer:
                 self.train(was_training)
         if device is not None:
             self.to(device)
-
-    def _check_inputs(self, x: Any) -> None:
-        """Compare the data's sample shapes with the model's inputs before any training."""
-        inputs = getattr(self, "inputs", None)
-        if not inputs:
-            return
-        graph = getattr(self, "_graph", None)
-        try:
-            flat = graph.flatten_inputs(x) if graph is not None else tree.flatten(x)
-        except ValueError:
-            raise
-        for i, (spec, data) in enumerate(zip(inputs, flat)):
-            if not hasattr(data, "shape"):
-                continue
-            got = tuple(data.shape)
-            want = spec.shape
-            ok = len(got) == len(want) and all(w is None or w == g for w, g in zip(want[1:], got[1:]))
-            if not ok:
-                first = _first_layer_name(self)
-                raise ValueError(
-                    f"Input {i} of model '{self.name}' (first layer '{first}') expects samples "
-                    f"of shape {tuple(want[1:])} (batch shape {want}), but the data has samples "
-                    f"of shape {got[1:]} (batch shape {(None, *got[1:])}). "
-                    + _reshape_hint(want, got)
-                )
-
-    def _check_targets(self, adapter: DataAdapter, y_true: list[Any], y_pred: list[Any]) -> None:
-        """Labels out of range for the output size, one-hot size mismatches, binary labels."""
-        full = adapter.y if isinstance(adapter, ArrayAdapter) else None
-        full_list = align_targets(full, self._compiled_loss.output_names) if full is not None else y_true
-        for name, fn, yt, yp in zip(self._compiled_loss.output_names, self._compiled_loss.losses,
-                                    full_list, y_pred):
-            if fn is None or yt is None or not torch.is_tensor(yt) or not torch.is_tensor(yp):
-                continue
-            loss_name = getattr(fn, "name", "") or ""
-            out_dim = yp.shape[-1] if yp.dim() > 1 else 1
-            where = f"output '{name}'" if len(y_pred) > 1 else "the model's output"
-            if "sparse_categorical" in loss_name:
-                if yt.is_floating_point() and not torch.equal(yt, yt.round()):
-                    raise ValueError(
-                        f"sparse_categorical_crossentropy needs integer class labels, but y for "
-                        f"{where} holds fractional values. For one-hot targets use "
-                        "categorical_crossentropy."
-                    )
-                if yt.numel():
-                    hi, lo = int(yt.max()), int(yt.min())
-                    if hi >= out_dim or lo < 0:
-                        raise ValueError(
-                            f"Labels for {where} range from {lo} to {hi}, but the output has "
-                            f"{out_dim} units, so valid labels are 0..{out_dim - 1}. Use "
-                            f"Dense({hi + 1}) as the last layer or fix the labels."
-                        )
-            elif loss_name == "categorical_crossentropy":
-                if yt.dim() == 1 or (yt.dim() == yp.dim() and yt.shape[-1] == 1 and out_dim > 1):
-                    raise ValueError(
-                        f"categorical_crossentropy expects one-hot targets of shape (n, "
-                        f"{out_dim}) for {where}, but y has shape {tuple(yt.shape)} (integer "
-                        "labels?). Use loss='sparse_categorical_crossentropy' or convert with "
-                        "lamina.utils.to_categorical(y)."
-                    )
-                if yt.shape[-1] != out_dim:
-                    raise ValueError(
-                        f"The targets for {where} are one-hot vectors of size {yt.shape[-1]}, but "
-                        f"the output has {out_dim} units. Make the last layer Dense("
-                        f"{yt.shape[-1]}) or fix the targets."
-                    )
-            elif loss_name == "binary_crossentropy" and yt.numel():
-                lo, hi = float(yt.min()), float(yt.max())
-                if lo < 0 or hi > 1:
-                    raise ValueError(
-                        f"binary_crossentropy needs targets in [0, 1] for {where}, but y ranges "
-                        f"from {lo:g} to {hi:g}. For several classes use "
-                        "sparse_categorical_crossentropy with a softmax output."
-                    )
 
     # ------------------------------------------------------------------ steps
     def _forward_loss(
@@ -320,8 +249,9 @@ class Trainer:
 
         return _CALL_STATE.loss_layers
 
-    def train_step(self, x: Any, y: Any, sw: Any, check_finite: bool = False,
-                   scale: float = 1.0) -> Any:
+    def train_step(
+        self, x: Any, y: Any, sw: Any, check_finite: bool = False, scale: float = 1.0
+    ) -> Any:
         """One optimization step on a batch; returns the (device) loss.
 
         With ``check_finite`` a non-finite loss stops training before the update (returns
@@ -365,7 +295,8 @@ class Trainer:
         except Exception as e:  # noqa: BLE001 - any compile failure falls back to eager
             warnings.warn(
                 f"jit_compile=True: torch.compile is unavailable ({e}); training eagerly.",
-                LaminaWarning, stacklevel=3,
+                LaminaWarning,
+                stacklevel=3,
             )
             self._jit_compile = False
 
@@ -420,22 +351,34 @@ class Trainer:
                     "validation_split only works with array data; for a dataset or generator "
                     "pass validation_data=... instead."
                 )
-            (x, y, sample_weight), (vx, vy, vsw) = split_arrays((x, y, sample_weight), validation_split)
+            (x, y, sample_weight), (vx, vy, vsw) = split_arrays(
+                (x, y, sample_weight), validation_split
+            )
             validation_data = (vx, vy, vsw)
         shard = _shard()
         if shard is not None and not distributed.is_main_process():
             verbose = 0
         adapter = make_adapter(
-            x, y, sample_weight, batch_size=batch_size, steps=steps_per_epoch, shuffle=shuffle,
-            class_weight=class_weight, device=self._target_device(), shard=shard,
+            x,
+            y,
+            sample_weight,
+            batch_size=batch_size,
+            steps=steps_per_epoch,
+            shuffle=shuffle,
+            class_weight=class_weight,
+            device=self._target_device(),
+            shard=shard,
         )
         val_adapter = None
         if validation_data is not None:
             val_adapter = _validation_adapter(
-                validation_data, validation_batch_size or batch_size, validation_steps, shard,
+                validation_data,
+                validation_batch_size or batch_size,
+                validation_steps,
+                shard,
                 self._target_device(),
             )
-            _warn_duplicates(adapter, val_adapter)
+            warn_duplicates(adapter, val_adapter)
         with _compute_context(), self._data_parallel(shard):
             self._prepare(adapter, training=True)
             if val_adapter is not None and not self._compiled_metrics.built:
@@ -444,10 +387,18 @@ class Trainer:
             self._maybe_compile_step()
             history = History()
             self.history = history
-            cbs = _callback_list(callbacks, history, verbose, self, {
-                "epochs": epochs, "steps": adapter.num_batches, "verbose": verbose,
-                "mode": "fit",
-            })
+            cbs = _callback_list(
+                callbacks,
+                history,
+                verbose,
+                self,
+                {
+                    "epochs": epochs,
+                    "steps": adapter.num_batches,
+                    "verbose": verbose,
+                    "mode": "fit",
+                },
+            )
             self.stop_training = False
             cbs.call("on_train_begin", None)
             epoch_logs: dict[str, float] = {}
@@ -461,7 +412,8 @@ class Trainer:
                     warnings.warn(
                         f"Training interrupted by the user in epoch {epoch + 1}: the weights "
                         "are kept as they are and fit() returns the History so far.",
-                        LaminaWarning, stacklevel=2,
+                        LaminaWarning,
+                        stacklevel=2,
                     )
                     break
                 adapter.on_epoch_end()
@@ -471,7 +423,8 @@ class Trainer:
                 if not check_every:
                     self._check_finite_logs(epoch_logs, epoch)
                 if (
-                    val_adapter is not None and not self.stop_training
+                    val_adapter is not None
+                    and not self.stop_training
                     and (epoch + 1) % validation_freq == 0
                 ):
                     val_logs = self._run_evaluation(val_adapter, cbs=None, shard=shard)
@@ -486,8 +439,9 @@ class Trainer:
             cbs.call("on_train_end", epoch_logs)
         return history
 
-    def _fit_epoch(self, adapter: DataAdapter, cbs: CallbackList, epoch: int,
-                   check_every: int) -> int:
+    def _fit_epoch(
+        self, adapter: DataAdapter, cbs: CallbackList, epoch: int, check_every: int
+    ) -> int:
         """One pass over the training data; returns the number of steps taken."""
         self._reset_metrics()
         cbs.call("on_epoch_begin", epoch, None)
@@ -495,12 +449,26 @@ class Trainer:
         steps_done = 0
         want_begin = cbs.wants("on_train_batch_begin")
         want_end = cbs.wants("on_train_batch_end")
-        for step, (bx, by, bsw) in enumerate(adapter):
+        batches = iter(adapter)
+        step = 0
+        while True:
+            try:
+                bx, by, bsw = next(batches)
+            except StopIteration:
+                break
+            except Exception as e:
+                _note(
+                    e,
+                    f"lamina: raised by the training data in epoch {epoch + 1}, batch "
+                    f"{step + 1}; the model keeps the weights from the batch before.",
+                )
+                raise
             if want_begin:
                 cbs.call("on_train_batch_begin", step, None)
             self._epoch, self._step = epoch, step
-            loss = self.train_step(bx, by, bsw, check_finite=bool(check_every),
-                                   scale=adapter.batch_scale)
+            loss = self.train_step(
+                bx, by, bsw, check_finite=bool(check_every), scale=adapter.batch_scale
+            )
             steps_done += 1
             if loss is None:
                 break
@@ -508,6 +476,7 @@ class Trainer:
                 cbs.call("on_train_batch_end", step, self._lazy_logs())
             if self.stop_training:
                 break
+            step += 1
         return steps_done
 
     # ------------------------------------------------------------------ distributed
@@ -516,11 +485,13 @@ class Trainer:
 
     @contextlib.contextmanager
     def _data_parallel(self, shard: tuple[int, int] | None) -> Iterator[None]:
-        """Remove the DistributedDataParallel wrapper when fit ends, however it ends."""
+        """Remove the DistributedDataParallel wrapper and return to inference mode when fit
+        ends, however it ends."""
         try:
             yield
         finally:
             self.__dict__.pop("_ddp", None)
+            self.eval()
 
     def _wrap_data_parallel(self, shard: tuple[int, int] | None) -> None:
         if shard is None:
@@ -563,8 +534,9 @@ class Trainer:
         return LazyLogs(self._results, names)
 
     # ------------------------------------------------------------------ evaluate
-    def _run_evaluation(self, adapter: DataAdapter, cbs: CallbackList | None,
-                        shard: tuple[int, int] | None = None) -> dict[str, float]:
+    def _run_evaluation(
+        self, adapter: DataAdapter, cbs: CallbackList | None, shard: tuple[int, int] | None = None
+    ) -> dict[str, float]:
         was_training = self.training
         self.eval()
         # Metric state of the training epoch is kept aside while validating.
@@ -624,9 +596,17 @@ class Trainer:
         adapter = make_adapter(x, y, sample_weight, batch_size=batch_size, steps=steps)
         with _compute_context():
             self._prepare(adapter, training=False)
-            cbs = _callback_list(callbacks, None, verbose, self, {
-                "steps": adapter.num_batches, "verbose": verbose, "mode": "evaluate",
-            })
+            cbs = _callback_list(
+                callbacks,
+                None,
+                verbose,
+                self,
+                {
+                    "steps": adapter.num_batches,
+                    "verbose": verbose,
+                    "mode": "evaluate",
+                },
+            )
             logs = self._run_evaluation(adapter, cbs)
         if return_dict:
             return logs
@@ -649,9 +629,17 @@ class Trainer:
             self.to(device)
         was_training = self.training
         self.eval()
-        cbs = _callback_list(callbacks, None, 0 if verbose == "auto" else verbose, self, {
-            "steps": adapter.num_batches, "verbose": verbose, "mode": "predict",
-        })
+        cbs = _callback_list(
+            callbacks,
+            None,
+            0 if verbose == "auto" else verbose,
+            self,
+            {
+                "steps": adapter.num_batches,
+                "verbose": verbose,
+                "mode": "predict",
+            },
+        )
         outputs: list[Any] = []
         try:
             with _compute_context(), torch.inference_mode():
@@ -672,13 +660,18 @@ class Trainer:
 
     # ------------------------------------------------------------------ on_batch
     def train_on_batch(
-        self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: dict | None = None,
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        class_weight: dict | None = None,
         return_dict: bool = False,
     ) -> Any:
         """One gradient update on one batch; returns the loss (and metrics) of that batch."""
         self._assert_compiled("train_on_batch")
-        adapter = make_adapter(x, y, sample_weight, batch_size=_n_samples(x),
-                               class_weight=class_weight)
+        adapter = make_adapter(
+            x, y, sample_weight, batch_size=_n_samples(x), class_weight=class_weight
+        )
         with _compute_context():
             self._prepare(adapter, training=True)
             self._reset_metrics()
@@ -689,8 +682,9 @@ class Trainer:
             logs = self._float_results()
         return _format_logs(logs, self.metrics_names, return_dict)
 
-    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
-                      return_dict: bool = False) -> Any:
+    def test_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
+    ) -> Any:
         """Loss (and metrics) of the model on one batch, without updating it."""
         self._assert_compiled("test_on_batch")
         adapter = make_adapter(x, y, sample_weight, batch_size=_n_samples(x))
@@ -724,21 +718,6 @@ class Trainer:
 
 
 # ---------------------------------------------------------------------- helpers
-def _first_layer_name(model: Any) -> str:
-    for layer in getattr(model, "layers", []):
-        if type(layer).__name__ != "InputLayer":
-            return layer.name
-    return model.name
-
-
-def _reshape_hint(want: tuple, got: tuple) -> str:
-    want_size = math.prod(d for d in want[1:] if d is not None)
-    got_size = math.prod(got[1:])
-    if None not in want[1:] and want_size == got_size:
-        return f"Reshape the data: x.reshape((len(x), {', '.join(str(d) for d in want[1:])}))."
-    return "Check the input_shape of the first layer against the data."
-
-
 def _batch_size(x: Any) -> int:
     leaf = x if torch.is_tensor(x) else tree.flatten(x)[0]
     return int(leaf.shape[0])
@@ -749,14 +728,19 @@ def _n_samples(x: Any) -> int:
     return int(len(leaf))
 
 
-def _validation_adapter(data: Any, batch_size: int | None, steps: int | None,
-                        shard: tuple[int, int] | None = None,
-                        device: torch.device | None = None) -> DataAdapter:
+def _validation_adapter(
+    data: Any,
+    batch_size: int | None,
+    steps: int | None,
+    shard: tuple[int, int] | None = None,
+    device: torch.device | None = None,
+) -> DataAdapter:
     if isinstance(data, (tuple, list)) and len(data) in (2, 3) and is_array_data(data[0]):
         vx, vy = data[0], data[1]
         vsw = data[2] if len(data) == 3 else None
-        return make_adapter(vx, vy, vsw, batch_size=batch_size, steps=steps, shard=shard,
-                            device=device)
+        return make_adapter(
+            vx, vy, vsw, batch_size=batch_size, steps=steps, shard=shard, device=device
+        )
     return make_adapter(data, batch_size=batch_size, steps=steps, shard=shard, device=device)
 
 
@@ -767,35 +751,13 @@ def _shard() -> tuple[int, int] | None:
     return None
 
 
-def _warn_duplicates(train: DataAdapter, val: DataAdapter) -> None:
-    """Warn when validation samples also appear in the training data (information leak)."""
-    if not (isinstance(train, ArrayAdapter) and isinstance(val, ArrayAdapter)):
-        return
-    try:
-        from lamina.workflow.checks import count_shared_samples
-    except ImportError:
-        return
-    shared = count_shared_samples(train.x, val.x)
-    if shared:
-        warnings.warn(
-            f"{shared} of {val.num_samples} validation samples also appear in the training data: "
-            "validation scores will be optimistic. Remove duplicates before splitting "
-            "(lamina.workflow.check_splits shows them).",
-            LaminaWarning, stacklevel=3,
-        )
-
-
-def _advise(model: Any, y_true: list[Any], y_pred: list[Any]) -> None:
-    """Warn about a last layer / loss that does not fit the targets (the problem-type table)."""
-    try:
-        from lamina.workflow.advisor import check_setup
-    except ImportError:
-        return
-    check_setup(model, y_true, y_pred)
-
-
-def _callback_list(callbacks: list[Callback] | None, history: History | None, verbose: Any,
-                   model: Any, params: dict[str, Any]) -> CallbackList:
+def _callback_list(
+    callbacks: list[Callback] | None,
+    history: History | None,
+    verbose: Any,
+    model: Any,
+    params: dict[str, Any],
+) -> CallbackList:
     from lamina.callbacks.progbar import LineLogger, ProgbarLogger, progress_mode
 
     cbs = list(callbacks or [])
@@ -828,7 +790,9 @@ def _lr_changes(optimizer: Any) -> bool:
 def _metric_state(metric: Any) -> dict[str, Any]:
     import copy
 
-    return {k: (v.clone() if torch.is_tensor(v) else copy.copy(v)) for k, v in metric.__dict__.items()}
+    return {
+        k: (v.clone() if torch.is_tensor(v) else copy.copy(v)) for k, v in metric.__dict__.items()
+    }
 
 
 def _restore_metric_state(metric: Any, state: dict[str, Any]) -> None:
@@ -844,6 +808,12 @@ def _concat_outputs(outputs: list[Any]) -> Any:
     if isinstance(first, (list, tuple)):
         return [torch.cat([o[i] for o in outputs]).cpu().numpy() for i in range(len(first))]
     return np.concatenate(outputs)
+
+
+def _note(error: BaseException, text: str) -> None:
+    """Add context to an exception that passes through the loop (Python 3.11+)."""
+    if hasattr(error, "add_note"):
+        error.add_note(text)
 
 
 def _format_logs(logs: dict[str, float], names: list[str], return_dict: bool) -> Any:
