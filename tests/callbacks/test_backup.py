@@ -174,13 +174,13 @@ def test_damaged_or_foreign_backups_are_clear_errors(keras_trainer, tmp_path, da
 
 
 def test_rng_states_round_trip():
-    from lamina.callbacks.backup import _rng_state, _set_rng_state
+    from lamina.callbacks._training_state import rng_state, set_rng_state
 
     tensors: dict = {}
-    meta = _rng_state(tensors, "rng")
+    meta = rng_state(tensors, "rng")
     expected = (torch.rand(3), np.random.rand(3), __import__("random").random())
     torch.rand(5), np.random.rand(5)
-    _set_rng_state(tensors, "rng", meta)
+    set_rng_state(tensors, "rng", meta)
     got = (torch.rand(3), np.random.rand(3), __import__("random").random())
     assert torch.equal(got[0], expected[0])
     np.testing.assert_array_equal(got[1], expected[1])

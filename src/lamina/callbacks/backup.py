@@ -26,10 +26,7 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
-import random
-import tempfile
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -38,125 +35,21 @@ import numpy as np
 import torch
 
 from lamina.callbacks._monitor import is_main_process
+from lamina.callbacks._training_state import (
+    FORMAT,
+    atomic_write,
+    flatten,
+    read,
+    rng_state,
+    set_rng_state,
+    unflatten,
+)
 from lamina.callbacks.base import Callback, History
 from lamina.errors import LaminaWarning, LoadError
 
 __all__ = ["BackupAndRestore"]
 
-_FORMAT = 1
 _FILE = "backup.safetensors"
-_META_KEY = "lamina_backup"
-
-
-# ---------------------------------------------------------------------- state <-> file
-def _flatten(obj: Any, key: str, tensors: dict[str, torch.Tensor]) -> Any:
-    """JSON-able structure with each array replaced by a reference into ``tensors``."""
-    if isinstance(obj, np.ndarray) or torch.is_tensor(obj):
-        kind = "numpy" if isinstance(obj, np.ndarray) else "torch"
-        t = torch.from_numpy(np.ascontiguousarray(obj)) if kind == "numpy" else obj.detach()
-        tensors[key] = t.cpu().clone().contiguous()
-        return {"__array__": key, "kind": kind}
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Mapping):
-        return {str(k): _flatten(v, f"{key}.{k}", tensors) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_flatten(v, f"{key}.{i}", tensors) for i, v in enumerate(obj)]
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    raise TypeError(
-        f"BackupAndRestore cannot store {key} = {obj!r}: state must be numbers, strings, "
-        "lists, dicts and arrays."
-    )
-
-
-def _unflatten(obj: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
-    if isinstance(obj, dict) and "__array__" in obj:
-        t = tensors[obj["__array__"]]
-        return t.numpy().copy() if obj.get("kind") == "numpy" else t.clone()
-    if isinstance(obj, dict):
-        return {k: _unflatten(v, tensors) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_unflatten(v, tensors) for v in obj]
-    return obj
-
-
-def _fsync_dir(folder: str) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    """Write to a temporary file in the same folder, fsync it, rename it over ``path``."""
-    from safetensors.torch import save_file
-
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".backup-", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={_META_KEY: json.dumps(meta)})
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(folder)
-
-
-def _read(path: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(path, framework="pt") as f:
-            meta = json.loads((f.metadata() or {})[_META_KEY])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
-    except Exception as e:  # noqa: BLE001 - any decoding failure means a damaged file
-        raise LoadError(
-            f"The training backup {path} cannot be read ({type(e).__name__}: {e}). Delete it "
-            "to start training from the beginning."
-        ) from e
-    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-        raise LoadError(f"{path} is not a lamina training backup (format {_FORMAT}).")
-    return tensors, meta
-
-
-# ---------------------------------------------------------------------- RNG states
-def _rng_state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, Any]:
-    tensors[f"{prefix}.torch"] = torch.get_rng_state()
-    n_cuda = 0
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        states = torch.cuda.get_rng_state_all()
-        n_cuda = len(states)
-        for i, s in enumerate(states):
-            tensors[f"{prefix}.cuda.{i}"] = s
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    tensors[f"{prefix}.numpy"] = torch.from_numpy(keys.astype(np.int64))
-    version, internal, gauss_next = random.getstate()
-    return {
-        "cuda": n_cuda,
-        "numpy": [kind, int(pos), int(has_gauss), float(cached)],
-        "python": [version, list(internal), gauss_next],
-    }
-
-
-def _set_rng_state(tensors: Mapping[str, torch.Tensor], prefix: str, meta: dict) -> None:
-    torch.set_rng_state(tensors[f"{prefix}.torch"])
-    if meta["cuda"] and torch.cuda.is_available():
-        states = [tensors[f"{prefix}.cuda.{i}"] for i in range(meta["cuda"])]
-        torch.cuda.set_rng_state_all(states[: torch.cuda.device_count()])
-    kind, pos, has_gauss, cached = meta["numpy"]
-    keys = tensors[f"{prefix}.numpy"].numpy().astype(np.uint32)
-    np.random.set_state((kind, keys, pos, has_gauss, cached))
-    version, internal, gauss_next = meta["python"]
-    random.setstate((version, tuple(internal), gauss_next))
 
 
 class BackupAndRestore(Callback):
@@ -255,26 +148,26 @@ class BackupAndRestore(Callback):
                 for k, v in (logs or {}).items():
                     hist["history"].setdefault(k, []).append(float(v))
         callbacks = {
-            key: _flatten(cb.state_dict(), f"callback.{key}", tensors)
+            key: flatten(cb.state_dict(), f"callback.{key}", tensors)
             for key, cb in self._stateful_callbacks().items()
         }
         meta = {
-            "format": _FORMAT,
+            "format": FORMAT,
             "epoch": epoch,
             "step": step,
             "num_weights": len(weights),
             "optimizer": opt_json,
             "history": hist,
             "callbacks": callbacks,
-            "rng": _rng_state(tensors, "rng"),
+            "rng": rng_state(tensors, "rng"),
         }
         if step and self._epoch_rng is not None:  # mid-epoch: also the state the epoch began with
             meta["epoch_rng"] = self._epoch_rng[0]
             tensors.update(self._epoch_rng[1])
-        _atomic_write(self.path, tensors, meta)
+        atomic_write(self.path, tensors, meta)
 
     def _restore(self) -> None:
-        tensors, meta = _read(self.path)
+        tensors, meta = read(self.path)
         n = meta["num_weights"]
         weights = [tensors[f"model.{i:05d}"].numpy() for i in range(n)]
         current = self.model.get_weights()
@@ -298,7 +191,7 @@ class BackupAndRestore(Callback):
         mine = self._stateful_callbacks()
         for key, state in meta["callbacks"].items():
             if key in mine:
-                mine[key].load_state_dict(_unflatten(state, tensors))
+                mine[key].load_state_dict(unflatten(state, tensors))
             else:
                 warnings.warn(
                     f"The backup holds the state of a {key.split('.')[0]} callback that this "
@@ -310,10 +203,10 @@ class BackupAndRestore(Callback):
         if step:
             # Restart the interrupted epoch from its own RNG state (same shuffle); the RNG at
             # the backup is put back when its first remaining batch starts.
-            _set_rng_state(tensors, "epoch_rng", meta["epoch_rng"])
+            set_rng_state(tensors, "epoch_rng", meta["epoch_rng"])
             self._resume_rng = (tensors, meta["rng"])
         else:
-            _set_rng_state(tensors, "rng", meta["rng"])
+            set_rng_state(tensors, "rng", meta["rng"])
         self._resume = (int(meta["epoch"]), step)
         self._epochs_done = int(meta["epoch"])
         self.model._initial_epoch_override = int(meta["epoch"])
@@ -337,7 +230,7 @@ class BackupAndRestore(Callback):
         self._epoch = epoch
         if self.save_freq != "epoch":
             tensors: dict[str, torch.Tensor] = {}
-            self._epoch_rng = (_rng_state(tensors, "epoch_rng"), tensors)
+            self._epoch_rng = (rng_state(tensors, "epoch_rng"), tensors)
 
     def on_train_batch_begin(self, batch: int, logs: Mapping | None = None) -> None:
         if self._resume is None:
@@ -350,7 +243,7 @@ class BackupAndRestore(Callback):
                 "the trainer cannot skip batches (model._initial_step_override)."
             )
         if self._resume_rng is not None:
-            _set_rng_state(self._resume_rng[0], "rng", self._resume_rng[1])
+            set_rng_state(self._resume_rng[0], "rng", self._resume_rng[1])
         self._resume = self._resume_rng = None
 
     def on_train_batch_end(self, batch: int, logs: Mapping | None = None) -> None:

@@ -116,8 +116,13 @@ class ProgbarLogger(LineLogger):
         else:
             from tqdm import tqdm
         return tqdm(
-            total=total, desc=desc, unit="step", file=self.stream or sys.stdout,
-            dynamic_ncols=True, leave=True, mininterval=_REFRESH_SECONDS,
+            total=total,
+            desc=desc,
+            unit="step",
+            file=self.stream or sys.stdout,
+            dynamic_ncols=True,
+            leave=True,
+            mininterval=_REFRESH_SECONDS,
         )
 
     def on_epoch_begin(self, epoch: int, logs: Mapping | None = None) -> None:
