@@ -175,7 +175,9 @@ def check_finite(struct: Any, name: str) -> None:
                 raise ValueError(
                     f"{where} contains {value} at index {tuple(bad)} "
                     f"({int((~finite).sum())} non-finite values in all). Remove or impute them "
-                    "before training (e.g. replace NaN with the training mean)."
+                    "before training: lamina.utils.impute(x_train) fills NaN with training "
+                    "means and adds indicator columns, or start the model with "
+                    "lamina.layers.Imputer."
                 )
 
 

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,7 +92,10 @@ def _mask_of(x: Any) -> Any:
 
 
 def _to_tensor(x: Any) -> Any:
-    """NumPy / Python numbers passed straight to a layer become tensors (floats as floatx)."""
+    """NumPy / Python numbers passed straight to a layer become tensors (floats as floatx);
+    string arrays stay NumPy arrays for the text layers."""
+    if isinstance(x, np.ndarray) and x.dtype.kind in "OUS":
+        return x
     if isinstance(x, np.ndarray):
         t = torch.from_numpy(np.ascontiguousarray(x))
         return t.to(config.floatx_dtype()) if t.is_floating_point() else t
@@ -110,7 +114,23 @@ class Layer(nn.Module):
     """
 
     supports_masking: bool = False
-    _ARG_ORDER = ("trainable", "name", "dtype")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # `layer.build(shape)` called directly marks the layer built, as in Keras, so the next
+        # call does not create the weights again.
+        if "build" in cls.__dict__ and not getattr(cls.__dict__["build"], "_marks_built", False):
+            original = cls.__dict__["build"]
+
+            @functools.wraps(original)
+            def build(self: Layer, input_shape: Any) -> None:
+                original(self, input_shape)
+                self.built = True
+                if self._build_input_shape is None:
+                    self._build_input_shape = input_shape
+
+            build._marks_built = True  # type: ignore[attr-defined]
+            cls.build = build
 
     def __init__(
         self,

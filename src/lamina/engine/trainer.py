@@ -400,7 +400,11 @@ class Trainer:
                 },
             )
             self.stop_training = False
+            self._fit_callbacks = cbs.callbacks  # BackupAndRestore backs up their state
+            self._initial_epoch_override = self._initial_step_override = None
             cbs.call("on_train_begin", None)
+            if self._initial_epoch_override is not None:  # BackupAndRestore resumes
+                initial_epoch = self._initial_epoch_override
             epoch_logs: dict[str, float] = {}
             check_every = 1 if self._device().type == "cpu" else 0
             for epoch in range(initial_epoch, epochs):
@@ -427,7 +431,7 @@ class Trainer:
                     and not self.stop_training
                     and (epoch + 1) % validation_freq == 0
                 ):
-                    val_logs = self._run_evaluation(val_adapter, cbs=None, shard=shard)
+                    val_logs = self._run_evaluation(val_adapter, cbs=cbs, shard=shard)
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 lr = _current_lr(self.optimizer)
                 if lr is not None and _lr_changes(self.optimizer):
@@ -449,6 +453,9 @@ class Trainer:
         steps_done = 0
         want_begin = cbs.wants("on_train_batch_begin")
         want_end = cbs.wants("on_train_batch_end")
+        # batches applied before a restart (BackupAndRestore)
+        skip = getattr(self, "_initial_step_override", None) or 0
+        self._initial_step_override = None
         batches = iter(adapter)
         step = 0
         while True:
@@ -463,6 +470,9 @@ class Trainer:
                     f"{step + 1}; the model keeps the weights from the batch before.",
                 )
                 raise
+            if step < skip:
+                step += 1
+                continue
             if want_begin:
                 cbs.call("on_train_batch_begin", step, None)
             self._epoch, self._step = epoch, step
@@ -550,6 +560,8 @@ class Trainer:
                 for step, (x, y, sw) in enumerate(adapter):
                     if y is None:
                         raise ValueError("evaluate() needs targets: pass y or (x, y) batches.")
+                    if cbs is not None and cbs.wants("on_test_batch_begin"):
+                        cbs.call("on_test_batch_begin", step, None)
                     self.test_step(x, y, sw)
                     if want:
                         cbs.call("on_test_batch_end", step, self._lazy_logs())
@@ -645,6 +657,8 @@ class Trainer:
             with _compute_context(), torch.inference_mode():
                 cbs.call("on_predict_begin", None)
                 for step, (bx, _, _) in enumerate(adapter):
+                    if cbs.wants("on_predict_batch_begin"):
+                        cbs.call("on_predict_batch_begin", step, None)
                     if not self.built:
                         self._build_from_batch(bx)
                     out = self(bx, training=False)
@@ -772,6 +786,8 @@ def _callback_list(
             cbs.append(ProgbarLogger(notebook=mode == "notebook"))
         elif mode != "silent":
             cbs.append(LineLogger())
+    # Callbacks that snapshot the others (BackupAndRestore) run after them in each hook.
+    cbs.sort(key=lambda cb: bool(getattr(cb, "_runs_last", False)))
     return CallbackList(cbs, model=model, params=params)
 
 
@@ -808,6 +824,11 @@ def _concat_outputs(outputs: list[Any]) -> Any:
     if isinstance(first, (list, tuple)):
         return [torch.cat([o[i] for o in outputs]).cpu().numpy() for i in range(len(first))]
     return np.concatenate(outputs)
+
+
+def _handles_missing_values(model: Any) -> bool:
+    """A model that starts with an Imputer takes NaN inputs on purpose."""
+    return any(getattr(m, "handles_missing_values", False) for m in model.modules())
 
 
 def _note(error: BaseException, text: str) -> None:

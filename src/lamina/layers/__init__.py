@@ -44,6 +44,16 @@ from lamina.layers.merging import (
     multiply as multiply,
     subtract as subtract,
 )
+from lamina.layers.preprocessing import (
+    CategoryEncoding as CategoryEncoding,
+    Discretization as Discretization,
+    Hashing as Hashing,
+    Imputer as Imputer,
+    IntegerLookup as IntegerLookup,
+    Normalization as Normalization,
+    StringLookup as StringLookup,
+    TextVectorization as TextVectorization,
+)
 
 
 def get(identifier: str) -> type:
@@ -68,7 +78,9 @@ def deserialize(
     from lamina.errors import LoadError
 
     if not isinstance(data, dict) or "class_name" not in data:
-        raise LoadError(f"A layer entry must be {{'class_name': ..., 'config': ...}}, got {data!r}.")
+        raise LoadError(
+            f"A layer entry must be {{'class_name': ..., 'config': ...}}, got {data!r}."
+        )
     name = data["class_name"]
     cls = (custom_objects or {}).get(name)
     if cls is None:

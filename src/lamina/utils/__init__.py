@@ -25,6 +25,8 @@ _LAZY = {
     "PyDataset": "lamina.utils.py_dataset",
     "Sequence": "lamina.utils.py_dataset",
     "get_file": "lamina.datasets",
+    "impute": "lamina.layers.preprocessing.imputation",
+    "TimeseriesGenerator": "lamina.utils.timeseries",
 }
 
 
