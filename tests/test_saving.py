@@ -275,11 +275,6 @@ def test_unregistered_subclassed_model_suggests_save_weights(tmp_path):
     np.testing.assert_array_equal(predict(other, X), predict(model, X))
 
 
-@pytest.mark.xfail(
-    reason="engine bug: Model.from_config passes name=/trainable= to a subclass "
-    "__init__ that does not take them (reported, patch proposed)",
-    strict=False,
-)
 def test_subclassed_model_without_kwargs_loads(tmp_path, register):
     register(BareTower)
     model = BareTower()

@@ -48,8 +48,9 @@ class Graph:
                 self.layers.append(node.layer)
         # Per-layer position of each node inside this graph (used when saving).
         self.node_index = {}
+        in_graph = set(self.nodes)
         for layer in self.layers:
-            mine = [n for n in layer._inbound_nodes if n in set(self.nodes)]
+            mine = [n for n in layer._inbound_nodes if n in in_graph]
             for i, n in enumerate(mine):
                 self.node_index[id(n)] = i
         self._input_ids = [id(t) for t in self.flat_inputs]

@@ -246,7 +246,16 @@ class Model(Trainer, Layer):
             return cls(
                 inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True)
             )
-        return cls(**config)
+        # A subclass's __init__ may not take name / trainable: set them afterwards.
+        params = inspect.signature(cls.__init__).parameters
+        takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in params.values())
+        args = {k: v for k, v in config.items() if takes_kwargs or k in params}
+        model = cls(**args)
+        if "name" in config and "name" not in args:
+            model.name = config["name"]
+        if "trainable" in config and "trainable" not in args:
+            model.trainable = config["trainable"]
+        return model
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

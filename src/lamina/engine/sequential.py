@@ -43,7 +43,9 @@ class Sequential(Model):
         self._stack_list: list[Layer] = []
         self._input: KerasTensor | None = None
         for layer in layers or []:
-            self.add(layer)
+            self.add(layer, rebuild=False)
+        if self._stack_list and self._input is not None:
+            self._rebuild_checked()
 
     @property
     def layers(self) -> list[Layer]:
@@ -84,11 +86,15 @@ class Sequential(Model):
         self._stack[layer.name] = layer
         self._stack_list.append(layer)
         if rebuild and self._input is not None:
-            try:
-                self._rebuild()
-            except Exception:
-                self.pop(rebuild=False)
-                raise
+            self._rebuild_checked()
+
+    def _rebuild_checked(self) -> None:
+        """Rebuild the graph; if the last layer does not fit, remove it and re-raise."""
+        try:
+            self._rebuild()
+        except Exception:
+            self.pop(rebuild=False)
+            raise
 
     def pop(self, rebuild: bool = True) -> Layer:
         """Remove and return the last layer."""
@@ -173,7 +179,10 @@ class Sequential(Model):
                 )
             )
         for entry in config["layers"]:
-            model.add(deserialize_layer(entry, custom_objects=custom_objects, safe_mode=safe_mode))
+            layer = deserialize_layer(entry, custom_objects=custom_objects, safe_mode=safe_mode)
+            model.add(layer, rebuild=False)
+        if model._stack_list and model._input is not None:
+            model._rebuild()
         return model
 
 

@@ -170,6 +170,7 @@ class Trainer:
             self._build_from_batch(x)
         check_inputs(self, x)
         self._build_compiled()
+        self._reg_slots = self._regularized_weights()
         if training:
             params = [p for p in self.parameters() if p.requires_grad]
             if not params:
@@ -178,7 +179,6 @@ class Trainer:
                     "would change nothing."
                 )
             self.optimizer.build(params)
-            self._reg_slots = self._regularized_weights()
             self._constrained = self._has_constraints()
         if y is not None and not self._compiled_metrics.built:
             with torch.no_grad():
