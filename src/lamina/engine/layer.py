@@ -85,6 +85,8 @@ def _shape_of(x: Any) -> Any:
 
 
 def _mask_of(x: Any) -> Any:
+    if type(x) is torch.Tensor:
+        return getattr(x, "_keras_mask", None)
     if isinstance(x, (list, tuple)):
         masks = [getattr(t, "_keras_mask", None) for t in x]
         return None if all(m is None for m in masks) else masks
@@ -468,17 +470,26 @@ class Layer(nn.Module):
             leaves = [t for t in tree.flatten(inputs) if torch.is_tensor(t)]
             self._maybe_build(_shape_of(inputs), leaves[0].device if leaves else None)
         # 3. Check the input against what the layer was built for, naming the layer.
-        if self.input_spec is not None:
-            self._check_input_spec(_shape_of(inputs))
+        spec = self.input_spec
+        if spec is not None:
+            if type(inputs) is torch.Tensor:
+                if (
+                    (spec.ndim is not None and inputs.dim() != spec.ndim)
+                    or (spec.axes and any(inputs.shape[a] != n for a, n in spec.axes.items()))
+                    or (spec.min_ndim is not None and inputs.dim() < spec.min_ndim)
+                ):
+                    self._check_input_spec(tuple(inputs.shape))
+            else:
+                self._check_input_spec(_shape_of(inputs))
         # 4. Pass `training` and `mask` only to a `call` that accepts them.
-        accepts = _call_arguments(type(self))
-        if "training" in kwargs and "training" not in accepts:
-            kwargs.pop("training")
+        takes_training, takes_mask, computes_mask = _call_plan(type(self))
+        if not takes_training and "training" in kwargs:
+            del kwargs["training"]
         mask = kwargs.get("mask") if "mask" in kwargs else _mask_of(inputs)
-        if "mask" in accepts:
+        if takes_mask:
             kwargs["mask"] = mask
-        else:
-            kwargs.pop("mask", None)
+        elif "mask" in kwargs:
+            del kwargs["mask"]
         if _CALL_STATE.depth == 0 and _CALL_STATE.loss_layers:
             for layer in _CALL_STATE.loss_layers:
                 layer._call_losses = []
@@ -491,7 +502,7 @@ class Layer(nn.Module):
         if first_call:
             self._first_output_shape = _shape_of(outputs)
         # 5. Attach the output mask and any activity penalty.
-        if mask is not None or type(self).compute_mask is not Layer.compute_mask:
+        if mask is not None or computes_mask:
             out_mask = self.compute_mask(inputs, mask)
             if out_mask is not None and torch.is_tensor(outputs):
                 outputs._keras_mask = out_mask
@@ -595,6 +606,24 @@ class _CallState:
 
 
 _CALL_STATE = _CallState()
+
+
+_CALL_PLANS: dict[type, tuple[bool, bool, bool]] = {}
+
+
+def _call_plan(cls: type) -> tuple[bool, bool, bool]:
+    """Per class, once: does ``call`` take ``training``, take ``mask``, and does the class
+    compute its own output mask."""
+    plan = _CALL_PLANS.get(cls)
+    if plan is None:
+        accepts = _call_arguments(cls)
+        plan = (
+            "training" in accepts,
+            "mask" in accepts,
+            cls.compute_mask is not Layer.compute_mask,
+        )
+        _CALL_PLANS[cls] = plan
+    return plan
 
 
 def _call_arguments(cls: type) -> frozenset[str]:
