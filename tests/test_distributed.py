@@ -40,8 +40,7 @@ SCRIPT = textwrap.dedent(
 
 def _run(cmd, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONHASHSEED="0")
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                            env=env)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return result
 
@@ -51,8 +50,18 @@ def test_torchrun_two_processes_match_single_process(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
     single = _run([sys.executable, str(script), str(tmp_path / "single")], tmp_path)
-    dist = _run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                 "--nproc_per_node=2", str(script), str(tmp_path / "dist")], tmp_path)
+    dist = _run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(script),
+            str(tmp_path / "dist"),
+        ],
+        tmp_path,
+    )
     a = np.load(tmp_path / "single.npz")
     b = np.load(tmp_path / "dist.npz")
     for key in a.files:

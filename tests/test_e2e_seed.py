@@ -24,8 +24,9 @@ def test_seed_network_reaches_95_percent_on_digits():
     network.add(layers.Dropout(0.5))
     network.add(layers.Dense(10, activation="softmax"))
     network.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
-    history = network.fit(x[300:], y[300:], epochs=30, batch_size=128,
-                          validation_data=(x[:300], y[:300]), verbose=0)
+    history = network.fit(
+        x[300:], y[300:], epochs=30, batch_size=128, validation_data=(x[:300], y[:300]), verbose=0
+    )
     test_loss, test_acc = network.evaluate(xt, yt, verbose=0)
     assert test_acc >= 0.95
     assert history.history["val_accuracy"][-1] >= 0.93
@@ -37,9 +38,22 @@ def test_seed_network_reaches_95_percent_on_digits():
 def test_cli_demo_prints_accuracy_and_writes_png(tmp_path):
     env = dict(os.environ, PYTHONHASHSEED="0")
     result = subprocess.run(
-        [sys.executable, "-m", "lamina.cli", "demo", "--epochs", "3", "--output", str(tmp_path),
-         "--verbose", "2"],
-        capture_output=True, text=True, timeout=300, env=env,
+        [
+            sys.executable,
+            "-m",
+            "lamina.cli",
+            "demo",
+            "--epochs",
+            "3",
+            "--output",
+            str(tmp_path),
+            "--verbose",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     assert "test_acc:" in result.stdout and "Total params: 407,050" in result.stdout
@@ -52,7 +66,8 @@ def test_cli_demo_prints_accuracy_and_writes_png(tmp_path):
 @pytest.mark.slow
 def test_seed_example_script_runs(tmp_path):
     script = os.path.join(os.path.dirname(__file__), "..", "examples", "seed_mnist.py")
-    result = subprocess.run([sys.executable, script], capture_output=True, text=True,
-                            timeout=300, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, script], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert float(result.stdout.split("test_acc:")[1].split()[0]) > 0.8

@@ -29,8 +29,17 @@ from lamina.models import Model as Model, Sequential as Sequential
 __version__ = "0.1.0"
 
 _LAZY_MODULES = (
-    "losses", "metrics", "optimizers", "datasets", "text", "preprocessing", "saving", "workflow",
-    "mixed_precision", "wrappers", "distributed",
+    "losses",
+    "metrics",
+    "optimizers",
+    "datasets",
+    "text",
+    "preprocessing",
+    "saving",
+    "workflow",
+    "mixed_precision",
+    "wrappers",
+    "distributed",
 )
 
 

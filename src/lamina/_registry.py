@@ -25,7 +25,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = [
-    "Registry", "all_registries", "serialize", "deserialize", "snake_case", "signature_config"
+    "Registry",
+    "all_registries",
+    "serialize",
+    "deserialize",
+    "snake_case",
+    "signature_config",
 ]
 
 _REGISTRIES: dict[str, Registry] = {}
@@ -103,9 +108,7 @@ class Registry:
             close = [lowered[c] for c in difflib.get_close_matches(name.lower(), lowered, n=3)]
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         known = ", ".join(sorted({k for k in self._items if k[:1].islower()} or self._items))
-        raise ValueError(
-            f"Unknown {self.kind}: {name!r}.{hint} Known {self.kind} names: {known}."
-        )
+        raise ValueError(f"Unknown {self.kind}: {name!r}.{hint} Known {self.kind} names: {known}.")
 
 
 def signature_config(obj: Any) -> dict[str, Any]:
@@ -166,8 +169,10 @@ def deserialize(data: Any, registry: Registry, custom_objects: dict | None = Non
     if isinstance(data, dict) and "class_name" in data:
         name = data["class_name"]
         cls = (custom_objects or {}).get(name) or registry.lookup(name)
-        return cls.from_config(data.get("config", {})) if hasattr(cls, "from_config") else cls(
-            **data.get("config", {})
+        return (
+            cls.from_config(data.get("config", {}))
+            if hasattr(cls, "from_config")
+            else cls(**data.get("config", {}))
         )
     if isinstance(data, str):
         obj = (custom_objects or {}).get(data)

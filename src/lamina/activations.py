@@ -56,7 +56,9 @@ def linear(x: torch.Tensor) -> torch.Tensor:
 
 @register()
 def relu(
-    x: torch.Tensor, negative_slope: float = 0.0, max_value: float | None = None,
+    x: torch.Tensor,
+    negative_slope: float = 0.0,
+    max_value: float | None = None,
     threshold: float = 0.0,
 ) -> torch.Tensor:
     """Rectified linear unit ``max(x, 0)``, with Keras's optional slope, cap and threshold.

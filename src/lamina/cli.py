@@ -33,21 +33,31 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     demo.add_argument(
-        "--epochs", type=int, default=20,
+        "--epochs",
+        type=int,
+        default=20,
         help="epochs (default 20: the digits set has 1,200 training images, 50 times fewer "
         "than MNIST, so it needs more passes for the same number of updates)",
     )
     demo.add_argument("--batch-size", type=int, default=128)
-    demo.add_argument("--output", default="lamina_demo_output",
-                      help="folder for training_curves.png (default: %(default)s)")
+    demo.add_argument(
+        "--output",
+        default="lamina_demo_output",
+        help="folder for training_curves.png (default: %(default)s)",
+    )
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--verbose", type=int, default=None, help="0 silent, 1 bar, 2 one line")
     sub.add_parser("info", help="print versions and the device lamina will use")
     return parser
 
 
-def run_demo(epochs: int = 20, batch_size: int = 128, output: str = "lamina_demo_output",
-             seed: int = 0, verbose: object = "auto") -> dict[str, float]:
+def run_demo(
+    epochs: int = 20,
+    batch_size: int = 128,
+    output: str = "lamina_demo_output",
+    seed: int = 0,
+    verbose: object = "auto",
+) -> dict[str, float]:
     """Train the founding network on the digits set; returns test loss/accuracy and paths."""
     from lamina import layers, models
     from lamina.datasets import digits
@@ -69,15 +79,21 @@ def run_demo(epochs: int = 20, batch_size: int = 128, output: str = "lamina_demo
     network.summary()
     start = time.perf_counter()
     history = network.fit(
-        partial_train_images, partial_train_labels, epochs=epochs, batch_size=batch_size,
-        validation_data=(val_images, val_labels), verbose=verbose,
+        partial_train_images,
+        partial_train_labels,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_data=(val_images, val_labels),
+        verbose=verbose,
     )
     seconds = time.perf_counter() - start
     test_loss, test_acc = network.evaluate(test_images, test_labels, verbose=0)
     path = os.path.join(output, "training_curves.png")
     history.plot(path, title="lamina demo: digits, Dense(512) -> Dropout -> Dense(10)")
-    print(f"test_loss: {test_loss:.4f} - test_acc: {test_acc:.4f} "
-          f"({len(test_labels)} test digits, trained {epochs} epochs in {seconds:.1f}s)")
+    print(
+        f"test_loss: {test_loss:.4f} - test_acc: {test_acc:.4f} "
+        f"({len(test_labels)} test digits, trained {epochs} epochs in {seconds:.1f}s)"
+    )
     print(f"training curves: {os.path.abspath(path)}")
     return {"test_loss": test_loss, "test_acc": test_acc, "plot": path}
 
@@ -91,7 +107,9 @@ def _info() -> None:
     import lamina
 
     print(f"lamina {lamina.__version__}")
-    print(f"torch {torch.__version__}, numpy {numpy.__version__}, python {platform.python_version()}")
+    print(
+        f"torch {torch.__version__}, numpy {numpy.__version__}, python {platform.python_version()}"
+    )
     print(f"device: {lamina.config.get_device()} (threads: {torch.get_num_threads()})")
 
 

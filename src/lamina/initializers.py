@@ -236,11 +236,17 @@ def _snake(name: str) -> str:
 
 
 GlorotUniform = _scaling(
-    "GlorotUniform", 1.0, "fan_avg", "uniform",
+    "GlorotUniform",
+    1.0,
+    "fan_avg",
+    "uniform",
     "Uniform on ±sqrt(6 / (fan_in + fan_out)): Keras's default kernel initializer.",
 )
 GlorotNormal = _scaling(
-    "GlorotNormal", 1.0, "fan_avg", "truncated_normal",
+    "GlorotNormal",
+    1.0,
+    "fan_avg",
+    "truncated_normal",
     "Truncated normal with stddev sqrt(2 / (fan_in + fan_out)).",
 )
 HeUniform = _scaling("HeUniform", 2.0, "fan_in", "uniform", "Uniform on ±sqrt(6 / fan_in).")

@@ -13,8 +13,9 @@ from lamina.engine.model import Model as Model
 from lamina.engine.sequential import Sequential as Sequential
 
 
-def load_model(filepath: str, custom_objects: dict | None = None, compile: bool = True,
-               safe_mode: bool = True) -> Any:
+def load_model(
+    filepath: str, custom_objects: dict | None = None, compile: bool = True, safe_mode: bool = True
+) -> Any:
     """Load a model saved with ``model.save()`` (architecture, weights, optimizer state)."""
     from lamina.saving import load_model as _load
 
@@ -25,5 +26,9 @@ def clone_model(model: Model) -> Model:
     """A new model with the same architecture and freshly initialized weights."""
     from lamina.layers import deserialize
 
-    return deserialize({"class_name": type(model).__name__ if type(model).__name__ != "Model"
-                        else "Functional", "config": model.get_config()})
+    return deserialize(
+        {
+            "class_name": type(model).__name__ if type(model).__name__ != "Model" else "Functional",
+            "config": model.get_config(),
+        }
+    )

@@ -184,11 +184,13 @@ def test_same_seed_same_weights_and_same_training_run():
 
     def run():
         set_random_seed(123)
-        model = Sequential([
-            layers.Dense(16, activation="relu", input_shape=(4,)),
-            layers.Dropout(0.3),
-            layers.Dense(3, activation="softmax"),
-        ])
+        model = Sequential(
+            [
+                layers.Dense(16, activation="relu", input_shape=(4,)),
+                layers.Dropout(0.3),
+                layers.Dense(3, activation="softmax"),
+            ]
+        )
         model.compile("rmsprop", "sparse_categorical_crossentropy")
         model.fit(x, y, epochs=2, batch_size=16, verbose=0)
         return model.get_weights()

@@ -59,7 +59,11 @@ def test_dot_matches_numpy_and_cosine():
     x, y = torch.randn(2, 5, 3), torch.randn(2, 4, 3)
     out = layers.Dot(axes=(2, 2))([x, y])
     np.testing.assert_allclose(out.numpy(), np.einsum("bik,bjk->bij", x, y), rtol=1e-5, atol=1e-6)
-    assert layers.Dot(axes=(2, 2))([layers.Input((5, 3)), layers.Input((4, 3))]).shape == (None, 5, 4)
+    assert layers.Dot(axes=(2, 2))([layers.Input((5, 3)), layers.Input((4, 3))]).shape == (
+        None,
+        5,
+        4,
+    )
 
 
 def test_merge_layer_config_round_trip():

@@ -153,13 +153,19 @@ class Dense(Layer):
                 f"got input shape {tuple(input_shape)}."
             )
         self.kernel = self.add_weight(
-            "kernel", (in_dim, self.units), self.kernel_initializer,
-            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
+            "kernel",
+            (in_dim, self.units),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
         )
         if self.use_bias:
             self.bias = self.add_weight(
-                "bias", (self.units,), self.bias_initializer,
-                regularizer=self.bias_regularizer, constraint=self.bias_constraint,
+                "bias",
+                (self.units,),
+                self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
             )
         else:
             self.bias = None
@@ -213,7 +219,10 @@ class Dropout(Layer):
     supports_masking = True
 
     def __init__(
-        self, rate: float, noise_shape: tuple | None = None, seed: int | None = None,
+        self,
+        rate: float,
+        noise_shape: tuple | None = None,
+        seed: int | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -231,7 +240,9 @@ class Dropout(Layer):
         if self.noise_shape is None:
             return F.dropout(inputs, self.rate, True)
         shape = [inputs.shape[i] if d is None else d for i, d in enumerate(self.noise_shape)]
-        keep = torch.empty(shape, device=inputs.device, dtype=inputs.dtype).bernoulli_(1 - self.rate)
+        keep = torch.empty(shape, device=inputs.device, dtype=inputs.dtype).bernoulli_(
+            1 - self.rate
+        )
         return inputs * keep / (1 - self.rate)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -375,8 +386,12 @@ class Lambda(Layer):
     """
 
     def __init__(
-        self, function: Callable, output_shape: Any = None, mask: Any = None,
-        arguments: dict | None = None, **kwargs: Any,
+        self,
+        function: Callable,
+        output_shape: Any = None,
+        mask: Any = None,
+        arguments: dict | None = None,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.function = function
@@ -400,7 +415,8 @@ class Lambda(Layer):
         cfg = {"name": self.name, "trainable": self.trainable}
         cfg["function"] = serialize_function(self.function)
         cfg["output_shape"] = (
-            serialize_function(self.output_shape) if callable(self.output_shape)
+            serialize_function(self.output_shape)
+            if callable(self.output_shape)
             else self.output_shape
         )
         cfg["arguments"] = self.arguments
@@ -485,4 +501,3 @@ class TorchModuleWrapper(Layer):
             "A wrapped torch module cannot be saved as a config: save the weights with "
             "model.save_weights() and rebuild the architecture in code."
         )
-

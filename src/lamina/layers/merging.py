@@ -46,8 +46,10 @@ class _Merge(Layer):
     _n_inputs: int | None = None
 
     def _check_list(self, shapes: Any) -> list[tuple]:
-        if not isinstance(shapes, (list, tuple)) or not shapes or not isinstance(
-            shapes[0], (list, tuple, torch.Size)
+        if (
+            not isinstance(shapes, (list, tuple))
+            or not shapes
+            or not isinstance(shapes[0], (list, tuple, torch.Size))
         ):
             raise ValueError(
                 f"Layer '{self.name}' ({type(self).__name__}) must be called on a list of "
@@ -205,8 +207,11 @@ class Concatenate(_Merge):
             masks = [m for m in mask if m is not None]
             return functools.reduce(torch.logical_and, masks)
         filled = [
-            torch.ones(x.shape[: m.dim() if m is not None else 2], dtype=torch.bool, device=x.device)
-            if m is None else m
+            torch.ones(
+                x.shape[: m.dim() if m is not None else 2], dtype=torch.bool, device=x.device
+            )
+            if m is None
+            else m
             for x, m in zip(inputs, mask)
         ]
         return torch.cat(filled, dim=self.axis)
@@ -244,7 +249,9 @@ class Dot(_Merge):
                 f"Layer '{self.name}' (Dot) needs equal sizes on the dot axes; got shapes "
                 f"{_batchless(a)} (axis {ax}) and {_batchless(b)} (axis {bx})."
             )
-        out = [d for i, d in enumerate(a) if i != ax] + [d for i, d in enumerate(b[1:], 1) if i != bx]
+        out = [d for i, d in enumerate(a) if i != ax] + [
+            d for i, d in enumerate(b[1:], 1) if i != bx
+        ]
         return tuple(out) if len(out) > 1 else (a[0], 1)
 
     def _merge(self, inputs):

@@ -66,9 +66,7 @@ def multi_hot(labels: Any, num_classes: int, dtype: str = "float32") -> np.ndarr
     for i, sample in enumerate(labels):
         for label in sample:
             if not 0 <= int(label) < num_classes:
-                raise ValueError(
-                    f"Sample {i} has label {label}, outside 0..{num_classes - 1}."
-                )
+                raise ValueError(f"Sample {i} has label {label}, outside 0..{num_classes - 1}.")
             out[i, int(label)] = 1
     return out
 

@@ -21,8 +21,12 @@ from typing import Any
 __all__ = ["plot_history"]
 
 
-def plot_history(history: Any, path: str | None = None, metrics: list[str] | None = None,
-                 title: str | None = None) -> Any:
+def plot_history(
+    history: Any,
+    path: str | None = None,
+    metrics: list[str] | None = None,
+    title: str | None = None,
+) -> Any:
     """Plot a ``History`` (or its ``.history`` dict): one panel per quantity (loss first), the
     training curve beside its ``val_`` twin, the epoch of lowest validation loss marked.
 
@@ -51,8 +55,12 @@ def plot_history(history: Any, path: str | None = None, metrics: list[str] | Non
     for ax, name in zip(axes[0], names):
         ax.plot(epochs, record[name], "o-", label=f"training {name}")
         if f"val_{name}" in record:
-            ax.plot(epochs[: len(record[f"val_{name}"])], record[f"val_{name}"], "s--",
-                    label=f"validation {name}")
+            ax.plot(
+                epochs[: len(record[f"val_{name}"])],
+                record[f"val_{name}"],
+                "s--",
+                label=f"validation {name}",
+            )
         if best is not None:
             ax.axvline(best, color="grey", linestyle=":", label=f"best val_loss (epoch {best})")
         ax.set_xlabel("epoch")
