@@ -216,11 +216,15 @@ def _output_units(model: Any, x: np.ndarray) -> int:
 
     from lamina.engine.data_adapter import to_tensor
 
+    probe = to_tensor(x[:2])
+    device = next((p.device for p in model.parameters()), None)  # a given model may be on GPU
+    if device is not None and torch.is_tensor(probe):
+        probe = probe.to(device)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            out = model(to_tensor(x[:2]))
+            out = model(probe)
     finally:
         model.train(was_training)
     if not torch.is_tensor(out):
