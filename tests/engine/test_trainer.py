@@ -299,3 +299,26 @@ def test_device_override_cpu():
         assert all(p.device.type == "cpu" for p in model.parameters())
     finally:
         lamina.config.set_device(None)
+
+
+def test_regularization_loss_is_logged_separately():
+    from lamina import regularizers
+
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    y = x.sum(1, keepdims=True)
+    model = Sequential(
+        [
+            layers.Dense(2, input_shape=(3,), kernel_regularizer=regularizers.l2(0.1)),
+            layers.Dense(1),
+        ]
+    )
+    model.compile(lamina.optimizers.SGD(0.0), "mse")
+    h = model.fit(x, y, epochs=2, validation_split=0.25, verbose=0).history
+    k = model.layers[0].get_weights()[0]
+    np.testing.assert_allclose(h["regularization_loss"], [0.1 * (k**2).sum()] * 2, rtol=1e-5)
+    assert "val_regularization_loss" not in h
+    data_loss = model.evaluate(x[:48], y[:48], verbose=0) - 0.1 * (k**2).sum()
+    np.testing.assert_allclose(np.array(h["loss"]) - h["regularization_loss"], data_loss, rtol=1e-4)
+    plain = Sequential([layers.Dense(1, input_shape=(3,))])
+    plain.compile("sgd", "mse")
+    assert list(plain.fit(x, y, epochs=1, verbose=0).history) == ["loss"]

@@ -61,6 +61,9 @@ class Trainer:
         self._compiled_loss: CompiledLoss | None = None
         self._compiled_metrics: CompiledMetrics | None = None
         self._loss_tracker = MeanTracker("loss")
+        # The part of the loss due to weight penalties and layer losses (add_loss), logged as
+        # ``regularization_loss`` when there is one (it stays included in ``loss``).
+        self._reg_tracker = MeanTracker("regularization_loss")
         self._jit_compile = False
         self._step_fn: Any = None
         self._reg_slots: list | None = None
@@ -215,10 +218,11 @@ class Trainer:
     # ------------------------------------------------------------------ steps
     def _forward_loss(
         self, x: Any, y: Any, sw: Any, scale: float = 1.0
-    ) -> tuple[torch.Tensor, torch.Tensor, list, list, list]:
+    ) -> tuple[torch.Tensor, torch.Tensor, list, list, list, torch.Tensor | None]:
         """Forward pass and loss. Returns the loss to differentiate (the data loss times
         ``scale``, which distributed training uses so that averaging the processes' gradients
-        gives the global batch's gradient), the loss to log, and the per-output parts."""
+        gives the global batch's gradient), the loss to log, the per-output parts, and the
+        regularization term (None without one)."""
         module = self.__dict__.get("_ddp") or self
         y_pred = flat_outputs(module(x, training=True))
         yt = align_targets(y, self._compiled_loss.output_names)
@@ -229,8 +233,9 @@ class Trainer:
         extra = self._extra_losses()
         if extra is not None:
             loss = loss + extra
-            logged = logged + extra.detach()
-        return loss, logged, parts, yt, y_pred
+            extra = extra.detach()
+            logged = logged + extra
+        return loss, logged, parts, yt, y_pred, extra
 
     def _extra_losses(self) -> torch.Tensor | None:
         """Weight penalties and losses added by layers during the forward pass."""
@@ -259,7 +264,7 @@ class Trainer:
         where reading the loss costs no device synchronisation.
         """
         fn = self._step_fn or self._forward_loss
-        loss, logged, parts, yt, y_pred = fn(x, y, sw, scale)
+        loss, logged, parts, yt, y_pred, extra = fn(x, y, sw, scale)
         if check_finite and not bool(torch.isfinite(loss)):
             self._stop_for_nan(float(loss.detach()), self._epoch, self._step)
             return None
@@ -270,6 +275,8 @@ class Trainer:
             self._apply_constraints()
         n = _batch_size(x)
         self._loss_tracker.update(logged, n)
+        if extra is not None:
+            self._reg_tracker.update(extra, n)
         self._compiled_loss.update_trackers(parts, n)
         with torch.no_grad():
             self._compiled_metrics.update_state(yt, [p.detach() for p in y_pred], sw)
@@ -302,12 +309,15 @@ class Trainer:
 
     def _reset_metrics(self) -> None:
         self._loss_tracker.reset()
+        self._reg_tracker.reset()
         for t in self._compiled_loss.trackers:
             t.reset()
         self._compiled_metrics.reset_state()
 
     def _results(self) -> dict[str, torch.Tensor]:
         out = {"loss": self._loss_tracker.result()}
+        if self._reg_tracker.total is not None:
+            out["regularization_loss"] = self._reg_tracker.result()
         for t in self._compiled_loss.trackers:
             out[t.name] = t.result()
         out.update(self._compiled_metrics.results())
@@ -517,7 +527,7 @@ class Trainer:
         """Sum loss trackers and additive metric states over all processes."""
         if shard is None:
             return
-        trackers = [self._loss_tracker, *self._compiled_loss.trackers]
+        trackers = [self._loss_tracker, self._reg_tracker, *self._compiled_loss.trackers]
         tensors = [t for tr in trackers if tr.total is not None for t in (tr.total, tr.count)]
         for metric in self._compiled_metrics.metrics:
             if getattr(metric, "additive", True):
@@ -540,7 +550,8 @@ class Trainer:
             self._stop_for_nan(logs["loss"], epoch, -1)
 
     def _lazy_logs(self) -> LazyLogs:
-        names = ["loss", *self._compiled_loss.loss_names(), *self._compiled_metrics.names()]
+        reg = ["regularization_loss"] if self._reg_tracker.total is not None else []
+        names = ["loss", *reg, *self._compiled_loss.loss_names(), *self._compiled_metrics.names()]
         return LazyLogs(self._results, names)
 
     # ------------------------------------------------------------------ evaluate
@@ -579,14 +590,14 @@ class Trainer:
 
         return (
             copy.copy(self._loss_tracker.__dict__),
-            [copy.copy(t.__dict__) for t in self._compiled_loss.trackers],
+            [copy.copy(t.__dict__) for t in (self._reg_tracker, *self._compiled_loss.trackers)],
             [_metric_state(m) for m in self._compiled_metrics.metrics],
         )
 
     def _restore_trackers(self, saved: Any) -> None:
         loss_state, part_states, metric_states = saved
         self._loss_tracker.__dict__.update(loss_state)
-        for t, s in zip(self._compiled_loss.trackers, part_states):
+        for t, s in zip((self._reg_tracker, *self._compiled_loss.trackers), part_states):
             t.__dict__.update(s)
         for m, s in zip(self._compiled_metrics.metrics, metric_states):
             _restore_metric_state(m, s)
