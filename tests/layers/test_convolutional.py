@@ -324,9 +324,9 @@ def test_conv_transpose_is_the_adjoint_of_conv():
     conv(z)
     deconv(x)
     deconv.set_weights(conv.get_weights())  # (k, 3, 5) is conv's (k, in, out) = deconv's
-    lhs = (conv(z) * x).sum()
-    rhs = (z * deconv(x)).sum()
-    assert float(lhs) == pytest.approx(float(rhs), rel=1e-10)
+    lhs = (conv(z) * x).sum().detach()
+    rhs = (z * deconv(x)).sum().detach()
+    assert lhs.item() == pytest.approx(rhs.item(), rel=1e-10)
 
 
 def test_conv_transpose_matches_torch_and_check_layer():
