@@ -185,8 +185,13 @@ class BatchNormalization(Layer):
         if mask is not None and use_batch:
             out = self._masked_training(x, mask, axis)
         else:
-            # F.batch_norm wants the features on axis 1: a permuted view, no copy.
+            # F.batch_norm wants the features on axis 1: a permuted view, no copy. A 3D
+            # (batch, steps, features) input gets a unit axis so that it is 4D channels_last
+            # memory, whose kernel is several times faster than the strided 3D one.
             moved = x.movedim(axis, 1) if axis != 1 else x
+            lifted = moved.ndim == 3
+            if lifted:
+                moved = moved.unsqueeze(2)
             if use_batch:
                 out = self._batch_training(moved)
             else:
@@ -200,6 +205,7 @@ class BatchNormalization(Layer):
                     0.0,
                     self.epsilon,
                 )
+            out = out.squeeze(2) if lifted else out
             out = out.movedim(1, axis) if axis != 1 else out
         return out.to(inputs.dtype) if out.dtype != inputs.dtype else out
 
