@@ -132,7 +132,7 @@ class Constant(Initializer):
         return torch.full(shape, float(self.value), dtype=_dtype(dtype))
 
 
-@register("random_normal")
+@register("random_normal", "normal")
 class RandomNormal(Initializer):
     """Normal distribution with ``mean`` and ``stddev`` (Keras default 0.05)."""
 
@@ -144,7 +144,7 @@ class RandomNormal(Initializer):
         return t.normal_(self.mean, self.stddev, generator=self._generator())
 
 
-@register("random_uniform")
+@register("random_uniform", "uniform")
 class RandomUniform(Initializer):
     """Uniform on ``[minval, maxval)`` (Keras default ±0.05)."""
 

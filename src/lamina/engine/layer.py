@@ -391,11 +391,7 @@ class Layer(nn.Module):
             out_shape = self.compute_output_shape(shapes)
         except NotImplementedError:
             return self._probe_output_spec(inputs)
-        if isinstance(out_shape, tuple) and all(d is None or isinstance(d, int) for d in out_shape):
-            return KerasTensor(out_shape, self.compute_dtype)
-        return tree.map_structure(
-            lambda s: KerasTensor(s, self.compute_dtype), _as_shapes(out_shape)
-        )
+        return _shape_to_spec(out_shape, self.compute_dtype)
 
     @property
     def compute_dtype(self) -> str:
@@ -638,10 +634,21 @@ def _call_arguments(cls: type) -> frozenset[str]:
     return found
 
 
-def _as_shapes(x: Any) -> Any:
-    if isinstance(x, (list, tuple)) and x and all(isinstance(s, (list, tuple)) for s in x):
-        return [tuple(s) for s in x]
-    return x
+def _is_shape(x: Any) -> bool:
+    return isinstance(x, (tuple, list, torch.Size)) and all(
+        d is None or isinstance(d, int) for d in x
+    )
+
+
+def _shape_to_spec(shape: Any, dtype: str) -> Any:
+    """A shape, or a structure (list / tuple / dict) of shapes, as KerasTensors."""
+    if _is_shape(shape):
+        return KerasTensor(tuple(shape), dtype)
+    if isinstance(shape, dict):
+        return {k: _shape_to_spec(v, dtype) for k, v in shape.items()}
+    if isinstance(shape, (list, tuple)):
+        return type(shape)(_shape_to_spec(s, dtype) for s in shape)
+    raise TypeError(f"compute_output_shape returned {shape!r}, which is not a shape.")
 
 
 def _fmt(shape: Any) -> str:

@@ -183,35 +183,36 @@ class Trainer:
                 )
             self.optimizer.build(params)
             self._constrained = self._has_constraints()
-        if y is not None and not self._compiled_metrics.built:
-            with torch.no_grad():
-                was_training = self.training
-                self.eval()
-                y_pred = flat_outputs(self(x, training=False))
-                self.train(was_training)
+        if y is not None and (
+            not self._compiled_metrics.built or isinstance(adapter, ArrayAdapter)
+        ):
+            y_pred = flat_outputs(self._probe(x))
             yt = align_targets(y, self._compiled_loss.output_names)
             check_targets(self, adapter, yt, y_pred)
-            advise(self, yt, y_pred)
-            self._compiled_metrics.build(yt, y_pred, self._compiled_loss.losses)
-        elif y is not None and isinstance(adapter, ArrayAdapter):
+            if not self._compiled_metrics.built:
+                advise(self, yt, y_pred)
+                self._compiled_metrics.build(yt, y_pred, self._compiled_loss.losses)
+
+    def _probe(self, x: Any) -> Any:
+        """A forward pass that only looks (shapes, the first predictions): inference mode, no
+        gradients, and the states of stateful layers put back afterwards."""
+        stateful = [m for m in self.modules() if getattr(m, "stateful", False)]
+        saved = [getattr(m, "_states", None) for m in stateful]
+        was_training = self.training
+        self.eval()
+        try:
             with torch.no_grad():
-                was_training = self.training
-                self.eval()
-                y_pred = flat_outputs(self(x, training=False))
-                self.train(was_training)
-            check_targets(self, adapter, align_targets(y, self._compiled_loss.output_names), y_pred)
+                return self(x, training=False)
+        finally:
+            self.train(was_training)
+            for m, states in zip(stateful, saved):
+                m._states = states
 
     def _build_from_batch(self, x: Any) -> None:
         shapes = tree.map_structure(lambda t: tuple(t.shape), x)
         device = next((t.device for t in tree.flatten(x) if torch.is_tensor(t)), None)
-        with torch.no_grad():
-            was_training = self.training
-            self.eval()
-            try:
-                self._maybe_build(shapes, device)
-                self(x, training=False)
-            finally:
-                self.train(was_training)
+        self._maybe_build(shapes, device)
+        self._probe(x)
         if device is not None:
             self.to(device)
 

@@ -26,6 +26,7 @@ from lamina.layers.core import (
     SpatialDropout1D as SpatialDropout1D,
     TorchModuleWrapper as TorchModuleWrapper,
 )
+from lamina.layers.embedding import Embedding as Embedding, Masking as Masking
 from lamina.layers.merging import (
     Add as Add,
     Average as Average,
@@ -53,6 +54,16 @@ from lamina.layers.preprocessing import (
     Normalization as Normalization,
     StringLookup as StringLookup,
     TextVectorization as TextVectorization,
+)
+from lamina.layers.recurrent import GRU as GRU, LSTM as LSTM, RNN as RNN, SimpleRNN as SimpleRNN
+from lamina.layers.recurrent_cells import (
+    GRUCell as GRUCell,
+    LSTMCell as LSTMCell,
+    SimpleRNNCell as SimpleRNNCell,
+)
+from lamina.layers.wrappers import (
+    Bidirectional as Bidirectional,
+    TimeDistributed as TimeDistributed,
 )
 
 
