@@ -8,8 +8,9 @@ follows TensorFlow exactly (the odd extra position is padded after); Conv1D also
 
 Kernels are stored as PyTorch's kernels want them, ``(filters, in / groups, *kernel_size)``,
 and ``get_weights`` / ``set_weights`` use Keras's layout, ``(*kernel_size, in / groups,
-filters)``. Channels-last activations are handed to PyTorch as permuted views (no copy), so a
-stack of convolutions and poolings keeps whatever memory layout the kernels produce.
+filters)``. Channels-last activations reach PyTorch's 2D kernels as permuted views, which are
+its ``channels_last`` memory format (1D data as height 1): no layout copies, and the fastest
+oneDNN kernels on CPU (measurements in ``docs/convolutions.md``).
 
 Example:
     >>> import torch
