@@ -19,9 +19,12 @@ from typing import Any
 import torch
 
 from lamina import config
-from lamina._registry import Registry, signature_config
-from lamina._registry import deserialize as _deserialize
-from lamina._registry import serialize as _serialize
+from lamina._registry import (
+    Registry,
+    deserialize as _deserialize,
+    serialize as _serialize,
+    signature_config,
+)
 
 __all__ = [
     "Initializer",

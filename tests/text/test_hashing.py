@@ -10,8 +10,10 @@ import pytest
 
 import lamina
 from lamina.errors import LaminaWarning
-from lamina.preprocessing.text import hashing_trick as classic_hashing_trick
-from lamina.preprocessing.text import one_hot as classic_one_hot
+from lamina.preprocessing.text import (
+    hashing_trick as classic_hashing_trick,
+    one_hot as classic_one_hot,
+)
 from lamina.text import (
     COLLISION_WARNING_THRESHOLD,
     hashing_collisions,

@@ -9,27 +9,18 @@ Example:
 from lamina.callbacks.backup import BackupAndRestore as BackupAndRestore
 from lamina.callbacks.base import (
     Callback as Callback,
-)
-from lamina.callbacks.base import (
     CallbackList as CallbackList,
-)
-from lamina.callbacks.base import (
     History as History,
 )
 from lamina.callbacks.checkpoint import ModelCheckpoint as ModelCheckpoint
 from lamina.callbacks.early_stopping import (
     EarlyStopping as EarlyStopping,
-)
-from lamina.callbacks.early_stopping import (
     TerminateOnNaN as TerminateOnNaN,
 )
 from lamina.callbacks.lambda_callback import LambdaCallback as LambdaCallback
-from lamina.callbacks.loggers import CSVLogger as CSVLogger
-from lamina.callbacks.loggers import TensorBoard as TensorBoard
+from lamina.callbacks.loggers import CSVLogger as CSVLogger, TensorBoard as TensorBoard
 from lamina.callbacks.lr import (
     LearningRateScheduler as LearningRateScheduler,
-)
-from lamina.callbacks.lr import (
     ReduceLROnPlateau as ReduceLROnPlateau,
 )
 from lamina.callbacks.progbar import ProgbarLogger as ProgbarLogger

@@ -44,7 +44,8 @@ _CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d}
 
 class _BaseConv(Layer):
     """What every convolution shares: argument checks, padding, layout moves, output shape.
-    Subclasses set ``_rank``, ``_paddings`` and define ``__init__``, ``build`` and ``_conv``."""
+    Subclasses set ``_rank`` and ``_paddings`` and define ``__init__``, ``build`` and ``call``
+    (one ``__init__`` per concrete layer family, since ``get_config`` reads its signature)."""
 
     _rank = 1
     _paddings: tuple[str, ...] = ("valid", "same")
@@ -160,7 +161,9 @@ class _BaseConv(Layer):
             x, pad = cu.pad_input(x, pads, self.data_format), (0,) * self._rank
         return cu.to_torch_layout(x, self._rank, self.data_format), cu.lift(pad, self._rank, 0)
 
-    def _conv(self, x: torch.Tensor, weight: torch.Tensor, bias: Any, pad: Any, groups: int = 1):
+    def _conv(
+        self, x: torch.Tensor, weight: torch.Tensor, bias: Any, pad: Any, groups: int = 1
+    ) -> torch.Tensor:
         """``F.conv2d`` for both ranks (a 1D kernel ``(out, in, k)`` is viewed as ``(out, in, 1,
         k)``)."""
         if self._rank == 1:

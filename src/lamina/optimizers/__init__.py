@@ -20,20 +20,17 @@ from typing import Any
 import torch
 
 from lamina import _registry
-from lamina.optimizers import kernels as kernels
-from lamina.optimizers import schedules as schedules
-from lamina.optimizers.adam import Adam as Adam
-from lamina.optimizers.adam import Adamax as Adamax
-from lamina.optimizers.adam import AdamW as AdamW
-from lamina.optimizers.adam import Nadam as Nadam
-from lamina.optimizers.base import OPTIMIZERS as OPTIMIZERS
-from lamina.optimizers.base import Optimizer as Optimizer
-from lamina.optimizers.optimizers import SGD as SGD
-from lamina.optimizers.optimizers import Adadelta as Adadelta
-from lamina.optimizers.optimizers import Adagrad as Adagrad
-from lamina.optimizers.optimizers import Ftrl as Ftrl
-from lamina.optimizers.optimizers import Lion as Lion
-from lamina.optimizers.optimizers import RMSprop as RMSprop
+from lamina.optimizers import kernels as kernels, schedules as schedules
+from lamina.optimizers.adam import Adam as Adam, Adamax as Adamax, AdamW as AdamW, Nadam as Nadam
+from lamina.optimizers.base import OPTIMIZERS as OPTIMIZERS, Optimizer as Optimizer
+from lamina.optimizers.optimizers import (
+    SGD as SGD,
+    Adadelta as Adadelta,
+    Adagrad as Adagrad,
+    Ftrl as Ftrl,
+    Lion as Lion,
+    RMSprop as RMSprop,
+)
 from lamina.optimizers.torch_optimizer import TorchOptimizer as TorchOptimizer
 
 __all__ = [

@@ -10,6 +10,5 @@ Example:
            [0, 1]], dtype=int32)
 """
 
-from lamina.preprocessing import sequence as sequence
-from lamina.preprocessing import text as text
+from lamina.preprocessing import sequence as sequence, text as text
 from lamina.utils.timeseries import timeseries_dataset_from_array as timeseries_dataset_from_array

@@ -7,8 +7,7 @@ Example:
            [2, 3]], dtype=int32)
 """
 
-from lamina.text.skipgrams import make_sampling_table as make_sampling_table
-from lamina.text.skipgrams import skipgrams as skipgrams
+from lamina.text.skipgrams import make_sampling_table as make_sampling_table, skipgrams as skipgrams
 from lamina.utils.sequence import pad_sequences as pad_sequences
 from lamina.utils.timeseries import TimeseriesGenerator as TimeseriesGenerator
 

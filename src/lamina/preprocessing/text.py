@@ -6,10 +6,8 @@ Example:
     ['hi', 'there']
 """
 
-from lamina.text.hashing import hashing_trick as hashing_trick
-from lamina.text.hashing import one_hot as one_hot
+from lamina.text.hashing import hashing_trick as hashing_trick, one_hot as one_hot
 from lamina.text.tokenize import text_to_word_sequence as text_to_word_sequence
-from lamina.text.tokenizer import Tokenizer as Tokenizer
-from lamina.text.tokenizer import tokenizer_from_json as tokenizer_from_json
+from lamina.text.tokenizer import Tokenizer as Tokenizer, tokenizer_from_json as tokenizer_from_json
 
 __all__ = ["Tokenizer", "hashing_trick", "one_hot", "text_to_word_sequence", "tokenizer_from_json"]

@@ -12,17 +12,20 @@ Example:
 """
 
 from lamina.errors import LoadError as LoadError
-from lamina.saving._archive import LIMITS as LIMITS
-from lamina.saving._archive import Limits as Limits
-from lamina.saving._model import load_model as load_model
-from lamina.saving._model import load_weights as load_weights
-from lamina.saving._model import save_model as save_model
-from lamina.saving._model import save_weights as save_weights
-from lamina.saving._objects import custom_object_scope as custom_object_scope
-from lamina.saving._objects import get_custom_objects as get_custom_objects
-from lamina.saving._objects import get_registered_name as get_registered_name
-from lamina.saving._objects import register_keras_serializable as register_keras_serializable
-from lamina.saving._objects import register_serializable as register_serializable
+from lamina.saving._archive import LIMITS as LIMITS, Limits as Limits
+from lamina.saving._model import (
+    load_model as load_model,
+    load_weights as load_weights,
+    save_model as save_model,
+    save_weights as save_weights,
+)
+from lamina.saving._objects import (
+    custom_object_scope as custom_object_scope,
+    get_custom_objects as get_custom_objects,
+    get_registered_name as get_registered_name,
+    register_keras_serializable as register_keras_serializable,
+    register_serializable as register_serializable,
+)
 
 __all__ = [
     "save_model", "load_model", "save_weights", "load_weights", "register_serializable",

@@ -21,10 +21,7 @@ import warnings
 from typing import Any
 
 from lamina.errors import LaminaWarning, LoadError
-from lamina.saving import _archive as ar
-from lamina.saving import _schema as sc
-from lamina.saving import _training as tr
-from lamina.saving import _weights as wt
+from lamina.saving import _archive as ar, _schema as sc, _training as tr, _weights as wt
 from lamina.saving._budget import AllocationBudget
 from lamina.saving._objects import custom_object_scope
 

@@ -18,9 +18,7 @@ import warnings
 from typing import Any
 
 from lamina.errors import LaminaWarning, LoadError
-from lamina.saving import _archive as ar
-from lamina.saving import _schema as sc
-from lamina.saving import _weights as wt
+from lamina.saving import _archive as ar, _schema as sc, _weights as wt
 
 __all__ = ["compile_config", "optimizer_members", "compile_from_config", "restore_optimizer"]
 

@@ -32,8 +32,7 @@ import numpy as np
 from lamina.callbacks.base import History
 from lamina.errors import LaminaWarning
 from lamina.workflow._data import content_ids, n_samples, sample_rows, take
-from lamina.workflow.baselines import Baseline
-from lamina.workflow.baselines import baseline as make_baseline
+from lamina.workflow.baselines import Baseline, baseline as make_baseline
 from lamina.workflow.splits import iterated_k_fold, k_fold, time_series_split
 
 __all__ = ["cross_validate", "CrossValidationResult", "higher_is_better"]

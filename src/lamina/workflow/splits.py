@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from lamina.workflow._data import as_numpy
-from lamina.workflow._data import n_samples as _length
+from lamina.workflow._data import as_numpy, n_samples as _length
 
 __all__ = ["holdout_split", "k_fold", "iterated_k_fold", "time_series_split"]
 

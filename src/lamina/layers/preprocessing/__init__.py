@@ -15,10 +15,11 @@ Example:
 from lamina.layers.preprocessing.category_encoding import CategoryEncoding as CategoryEncoding
 from lamina.layers.preprocessing.discretization import Discretization as Discretization
 from lamina.layers.preprocessing.hashing import Hashing as Hashing
-from lamina.layers.preprocessing.imputation import Imputer as Imputer
-from lamina.layers.preprocessing.imputation import impute as impute
-from lamina.layers.preprocessing.lookup import IntegerLookup as IntegerLookup
-from lamina.layers.preprocessing.lookup import StringLookup as StringLookup
+from lamina.layers.preprocessing.imputation import Imputer as Imputer, impute as impute
+from lamina.layers.preprocessing.lookup import (
+    IntegerLookup as IntegerLookup,
+    StringLookup as StringLookup,
+)
 from lamina.layers.preprocessing.normalization import Normalization as Normalization
 from lamina.layers.preprocessing.text_vectorization import TextVectorization as TextVectorization
 
