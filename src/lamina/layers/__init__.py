@@ -10,6 +10,12 @@ Example:
 from typing import Any
 
 from lamina.engine.layer import LAYERS, InputSpec as InputSpec, Layer as Layer
+from lamina.layers.convolutional import (
+    Conv1D as Conv1D,
+    Conv1DTranspose as Conv1DTranspose,
+    Conv2D as Conv2D,
+    Conv2DTranspose as Conv2DTranspose,
+)
 from lamina.layers.core import (
     Activation as Activation,
     ActivityRegularization as ActivityRegularization,
@@ -25,6 +31,12 @@ from lamina.layers.core import (
     Reshape as Reshape,
     SpatialDropout1D as SpatialDropout1D,
     TorchModuleWrapper as TorchModuleWrapper,
+)
+from lamina.layers.depthwise import (
+    DepthwiseConv1D as DepthwiseConv1D,
+    DepthwiseConv2D as DepthwiseConv2D,
+    SeparableConv1D as SeparableConv1D,
+    SeparableConv2D as SeparableConv2D,
 )
 from lamina.layers.embedding import Embedding as Embedding, Masking as Masking
 from lamina.layers.merging import (
@@ -45,6 +57,20 @@ from lamina.layers.merging import (
     multiply as multiply,
     subtract as subtract,
 )
+from lamina.layers.normalization import (
+    BatchNormalization as BatchNormalization,
+    LayerNormalization as LayerNormalization,
+)
+from lamina.layers.pooling import (
+    AveragePooling1D as AveragePooling1D,
+    AveragePooling2D as AveragePooling2D,
+    GlobalAveragePooling1D as GlobalAveragePooling1D,
+    GlobalAveragePooling2D as GlobalAveragePooling2D,
+    GlobalMaxPooling1D as GlobalMaxPooling1D,
+    GlobalMaxPooling2D as GlobalMaxPooling2D,
+    MaxPooling1D as MaxPooling1D,
+    MaxPooling2D as MaxPooling2D,
+)
 from lamina.layers.preprocessing import (
     CategoryEncoding as CategoryEncoding,
     Discretization as Discretization,
@@ -61,10 +87,29 @@ from lamina.layers.recurrent_cells import (
     LSTMCell as LSTMCell,
     SimpleRNNCell as SimpleRNNCell,
 )
+from lamina.layers.reshaping import (
+    Cropping1D as Cropping1D,
+    Cropping2D as Cropping2D,
+    SpatialDropout2D as SpatialDropout2D,
+    UpSampling1D as UpSampling1D,
+    UpSampling2D as UpSampling2D,
+    ZeroPadding1D as ZeroPadding1D,
+    ZeroPadding2D as ZeroPadding2D,
+)
 from lamina.layers.wrappers import (
     Bidirectional as Bidirectional,
     TimeDistributed as TimeDistributed,
 )
+
+# Keras's short names for the pooling layers.
+AvgPool1D = AveragePooling1D
+AvgPool2D = AveragePooling2D
+GlobalAvgPool1D = GlobalAveragePooling1D
+GlobalAvgPool2D = GlobalAveragePooling2D
+GlobalMaxPool1D = GlobalMaxPooling1D
+GlobalMaxPool2D = GlobalMaxPooling2D
+MaxPool1D = MaxPooling1D
+MaxPool2D = MaxPooling2D
 
 
 def get(identifier: str) -> type:
