@@ -72,9 +72,18 @@ def print_summary(
     print_fn = print_fn or print
     graph = getattr(model, "_graph", None)
     functional = graph is not None and type(model).__name__ != "Sequential"
-    line_length = line_length or (98 if functional else 65)
-    positions = positions or ([0.33, 0.55, 0.67, 1.0] if functional else [0.45, 0.8, 1.0])
-    cols = [int(line_length * p) if p <= 1 else int(p) for p in positions]
+    if line_length is None and positions is None:
+        # Columns wide enough for the longest "name (Type)" and output shape, as in Keras 3.
+        names = [len(f"{layer.name} ({type(layer).__name__})") + 2 for layer in model.layers]
+        shapes = [len(_shape_str(_output_spec(layer, model))) + 2 for layer in model.layers]
+        first = max([29, *names])
+        second = first + max([25, *shapes])
+        cols = [first, second, second + 14] + ([second + 14 + 30] if functional else [])
+        line_length = cols[-1]
+    else:
+        line_length = line_length or (98 if functional else 65)
+        positions = positions or ([0.33, 0.55, 0.67, 1.0] if functional else [0.45, 0.8, 1.0])
+        cols = [int(line_length * p) if p <= 1 else int(p) for p in positions]
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else [])
     if show_trainable:
         headers.append("Trainable")
