@@ -93,6 +93,21 @@ class Registry:
             name = self._canonical.get(id(obj))
         return name
 
+    def resolve(self, identifier: Any) -> Any:
+        """An instance from a name, a config dict or a class; callables and instances as given;
+        ``None`` stays ``None``. (The ``get()`` of initializers, regularizers, constraints.)"""
+        if identifier is None:
+            return None
+        if isinstance(identifier, str):
+            return self.lookup(identifier)()
+        if isinstance(identifier, dict):
+            return deserialize(identifier, self)
+        if isinstance(identifier, type):
+            return identifier()
+        if callable(identifier):
+            return identifier
+        raise TypeError(f"Cannot interpret {identifier!r} as a {self.kind}.")
+
     def lookup(self, name: str) -> Any:
         """Return the object registered as ``name``; unknown names raise a ``ValueError``
         that suggests the closest registered names."""
@@ -129,6 +144,22 @@ def signature_config(obj: Any) -> dict[str, Any]:
         for p in params
         if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     }
+
+
+class Configurable:
+    """Base for small registered objects whose constructor stores its arguments under their own
+    names: ``get_config`` reads them back, ``from_config`` rebuilds, ``repr`` shows them."""
+
+    def get_config(self) -> dict[str, Any]:
+        return signature_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Any:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
 
 
 def all_registries() -> dict[str, Registry]:

@@ -14,10 +14,10 @@ from typing import Any
 import torch
 
 from lamina._registry import (
+    Configurable,
     Registry,
     deserialize as _deserialize,
     serialize as _serialize,
-    signature_config,
 )
 
 __all__ = ["Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "get", "serialize"]
@@ -26,22 +26,11 @@ _REGISTRY = Registry("constraint")
 register = _REGISTRY.register
 
 
-class Constraint:
+class Constraint(Configurable):
     """Base class: ``constraint(weight) -> projected weight`` (Keras layout)."""
 
     def __call__(self, w: torch.Tensor) -> torch.Tensor:
         return w
-
-    def get_config(self) -> dict[str, Any]:
-        return signature_config(self)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Constraint:
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 @register("max_norm")
@@ -99,21 +88,15 @@ class UnitNorm(Constraint):
 
 def get(identifier: Any) -> Constraint | None:
     """Resolve a constraint given by name, config dict, instance, callable or ``None``."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        return _REGISTRY.lookup(identifier)()
-    if isinstance(identifier, dict):
-        return _deserialize(identifier, _REGISTRY)
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"Cannot interpret {identifier!r} as a constraint.")
+    return _REGISTRY.resolve(identifier)
 
 
 def serialize(c: Any) -> Any:
+    """JSON-compatible form of a constraint (its name or ``{"class_name", "config"}``)."""
     return _serialize(c, _REGISTRY)
 
 
 def deserialize(data: Any, custom_objects: dict | None = None) -> Any:
+    """Inverse of :func:`serialize`; only registered classes or ``custom_objects`` are built."""
     obj = _deserialize(data, _REGISTRY, custom_objects)
     return obj() if isinstance(obj, type) else obj

@@ -20,10 +20,10 @@ import torch
 
 from lamina import config
 from lamina._registry import (
+    Configurable,
     Registry,
     deserialize as _deserialize,
     serialize as _serialize,
-    signature_config,
 )
 
 __all__ = [
@@ -70,7 +70,7 @@ def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[-2] * receptive, shape[-1] * receptive
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: ``init(shape, dtype=None) -> torch.Tensor``.
 
     Subclasses store their constructor arguments under the same names, so ``get_config`` comes
@@ -86,17 +86,6 @@ class Initializer:
             return None
         # A seeded initializer gives the same values on every call, as in Keras.
         return torch.Generator().manual_seed(int(seed))
-
-    def get_config(self) -> dict[str, Any]:
-        return signature_config(self)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Initializer:
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _dtype(dtype: torch.dtype | None) -> torch.dtype:
@@ -310,23 +299,15 @@ def get(identifier: str | dict | Initializer | Callable | None) -> Callable:
         >>> get("he_normal")
         HeNormal(seed=None)
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        return _REGISTRY.lookup(identifier)()
-    if isinstance(identifier, dict):
-        return _deserialize(identifier, _REGISTRY)
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"Cannot interpret {identifier!r} as an initializer.")
+    return _REGISTRY.resolve(identifier)
 
 
 def serialize(init: Any) -> Any:
+    """JSON-compatible form of a initializer (its name or ``{"class_name", "config"}``)."""
     return _serialize(init, _REGISTRY)
 
 
 def deserialize(data: Any, custom_objects: dict | None = None) -> Any:
+    """Inverse of :func:`serialize`; only registered classes or ``custom_objects`` are built."""
     obj = _deserialize(data, _REGISTRY, custom_objects)
     return obj() if isinstance(obj, type) else obj

@@ -7,7 +7,7 @@ of a model appear in ``model.losses`` and are added to the loss ``fit`` minimize
 Example:
     >>> import torch
     >>> from lamina import regularizers
-    >>> float(regularizers.l2(0.01)(torch.ones(3, 2)))
+    >>> round(float(regularizers.l2(0.01)(torch.ones(3, 2))), 6)
     0.06
 """
 
@@ -18,10 +18,10 @@ from typing import Any
 import torch
 
 from lamina._registry import (
+    Configurable,
     Registry,
     deserialize as _deserialize,
     serialize as _serialize,
-    signature_config,
 )
 
 __all__ = [
@@ -43,22 +43,11 @@ _REGISTRY = Registry("regularizer")
 register = _REGISTRY.register
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """Base class: ``reg(weight) -> scalar tensor``."""
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
-
-    def get_config(self) -> dict[str, Any]:
-        return signature_config(self)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Regularizer:
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _check_factor(name: str, value: float) -> float:
@@ -162,21 +151,15 @@ orthogonal_regularizer = OrthogonalRegularizer
 
 def get(identifier: Any) -> Regularizer | None:
     """Resolve a regularizer given by name, config dict, instance, callable or ``None``."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        return _REGISTRY.lookup(identifier)()
-    if isinstance(identifier, dict):
-        return _deserialize(identifier, _REGISTRY)
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"Cannot interpret {identifier!r} as a regularizer.")
+    return _REGISTRY.resolve(identifier)
 
 
 def serialize(reg: Any) -> Any:
+    """JSON-compatible form of a regularizer (its name or ``{"class_name", "config"}``)."""
     return _serialize(reg, _REGISTRY)
 
 
 def deserialize(data: Any, custom_objects: dict | None = None) -> Any:
+    """Inverse of :func:`serialize`; only registered classes or ``custom_objects`` are built."""
     obj = _deserialize(data, _REGISTRY, custom_objects)
     return obj() if isinstance(obj, type) else obj
