@@ -150,3 +150,30 @@ def test_layers_get_suggests_names():
     assert layers.get("Dense") is layers.Dense
     with pytest.raises(ValueError, match="Did you mean 'Dense'"):
         layers.get("Dence")
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.3, 0.5, 0.9])
+def test_fast_dropout_masks_have_the_right_statistics(rate):
+    from lamina.layers._dropout import dropout_mask
+
+    torch.manual_seed(1)
+    mask = dropout_mask((400, 500), rate, torch.float32, torch.device("cpu"))
+    kept = (mask > 0).float()
+    assert abs(kept.mean().item() - (1 - rate)) < 0.005
+    torch.testing.assert_close(mask[mask > 0], torch.full_like(mask[mask > 0], 1 / (1 - rate)))
+    # Neighbouring elements (which share a 64-bit random word) are independent.
+    a, b = kept[:, :-1].flatten(), kept[:, 1:].flatten()
+    corr = torch.corrcoef(torch.stack([a, b]))[0, 1].item()
+    assert abs(corr) < 0.01
+    # The expected value of dropout(x) is x.
+    x = torch.ones(200, 200)
+    assert abs(layers.Dropout(rate)(x, training=True).mean().item() - 1) < 0.05
+
+
+def test_dropout_is_reproducible_with_a_seed():
+    layer = layers.Dropout(0.5)
+    lamina.utils.set_random_seed(3)
+    a = layer(torch.ones(10, 10), training=True)
+    lamina.utils.set_random_seed(3)
+    b = layer(torch.ones(10, 10), training=True)
+    assert torch.equal(a, b)

@@ -22,6 +22,7 @@ from torch import nn
 from lamina import activations, constraints, initializers, regularizers
 from lamina.engine.layer import InputSpec, Layer, register_layer
 from lamina.engine.node import KerasTensor, Node
+from lamina.layers._dropout import apply_dropout
 
 __all__ = [
     "InputLayer",
@@ -237,13 +238,12 @@ class Dropout(Layer):
             training = self.training
         if not training or self.rate == 0:
             return inputs
-        if self.noise_shape is None:
-            return F.dropout(inputs, self.rate, True)
-        shape = [inputs.shape[i] if d is None else d for i, d in enumerate(self.noise_shape)]
-        keep = torch.empty(shape, device=inputs.device, dtype=inputs.dtype).bernoulli_(
-            1 - self.rate
-        )
-        return inputs * keep / (1 - self.rate)
+        shape = None
+        if self.noise_shape is not None:
+            shape = tuple(
+                inputs.shape[i] if d is None else d for i, d in enumerate(self.noise_shape)
+            )
+        return apply_dropout(inputs, self.rate, shape)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return input_shape
@@ -261,10 +261,7 @@ class SpatialDropout1D(Dropout):
             training = self.training
         if not training or self.rate == 0:
             return inputs
-        keep = torch.empty(
-            (inputs.shape[0], 1, inputs.shape[2]), device=inputs.device, dtype=inputs.dtype
-        ).bernoulli_(1 - self.rate)
-        return inputs * keep / (1 - self.rate)
+        return apply_dropout(inputs, self.rate, (inputs.shape[0], 1, inputs.shape[2]))
 
 
 def _known_prod(dims: tuple) -> int | None:

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from lamina import activations, constraints, initializers, regularizers
 from lamina.engine.layer import Layer, register_layer
+from lamina.layers._dropout import dropout_mask as _dropout_mask
 
 __all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell"]
 
@@ -95,8 +96,7 @@ def _plain(fn: Callable) -> Callable:
 
 def dropout_mask(shape: tuple, rate: float, like: torch.Tensor, generator: Any = None):
     """Inverted-dropout mask: 0 with probability ``rate``, else ``1 / (1 - rate)``."""
-    keep = torch.empty(shape, dtype=like.dtype, device=like.device)
-    return keep.bernoulli_(1.0 - rate, generator=generator) / (1.0 - rate)
+    return _dropout_mask(shape, rate, like.dtype, like.device, generator)
 
 
 # ---------------------------------------------------------------------- the shared base

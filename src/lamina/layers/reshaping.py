@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from lamina.engine.layer import InputSpec, Layer, register_layer
 from lamina.layers import _conv_utils as cu
+from lamina.layers._dropout import apply_dropout
 from lamina.layers.core import Dropout
 
 __all__ = [
@@ -298,7 +299,4 @@ class SpatialDropout2D(Dropout):
             noise = (n, 1, 1, shape[3])
         else:
             noise = (n, shape[1], 1, 1)
-        keep = torch.empty(noise, device=inputs.device, dtype=inputs.dtype).bernoulli_(
-            1 - self.rate
-        )
-        return inputs * keep / (1 - self.rate)
+        return apply_dropout(inputs, self.rate, noise)
