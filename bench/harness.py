@@ -19,6 +19,7 @@ import importlib
 import json
 import math
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -169,8 +170,15 @@ def _parse_results(stdout: str) -> list[dict]:
     return [json.loads(line[7:]) for line in stdout.splitlines() if line.startswith("RESULT ")]
 
 
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b")
+
+
 def _failure(proc: subprocess.CompletedProcess) -> dict:
+    """The exception line of a crashed child (not a hint that torch prints after it)."""
     lines = (proc.stderr or proc.stdout or "").strip().splitlines()
+    for line in reversed(lines):
+        if _EXCEPTION_LINE.match(line):
+            return {"error": line[:300]}
     return {"error": lines[-1][:300] if lines else f"exit status {proc.returncode}"}
 
 

@@ -371,6 +371,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="where to write the results (default bench/results/<time>-<mode>.json)",
     )
+    p.add_argument(
+        "--markdown",
+        metavar="RESULTS_JSON",
+        default=None,
+        help="print the tables of an earlier run's JSON as Markdown (for bench/RESULTS.md)",
+    )
     opts = p.parse_args(argv)
     opts.workloads = _choose(opts.workloads, WORKLOADS, "workload")
     default = SMOKE_CONTENDERS if opts.smoke else tuple(CONTENDERS)
@@ -392,9 +398,60 @@ def _choose(text: str, known: dict, what: str) -> list[str]:
     return chosen
 
 
+def render_markdown(report: dict) -> str:
+    """An earlier run's tables, machine, versions and load as Markdown."""
+    m = report["machine"]
+    load = report.get("load_at_start", {})
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
+    lines = [
+        f"Run {m['date']}, mode `{report['mode']}`, {report.get('repeats', 1)} round(s); "
+        f"commit {m.get('commit')}.",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB. {versions}.",
+        f"Load at start: 1-min loadavg {load.get('loadavg_1min')}, other processes "
+        f"{load.get('others_cpu_pct')}% of one core"
+        + (" (**busy machine: timings unreliable**)" if report.get("busy_at_start") else "")
+        + ".",
+    ]
+    mm = report.get("matmul", {})
+    lines.append(_matmul_line(mm) + ".")
+    for key, w in report["workloads"].items():
+        sizes = ", ".join(f"{k}={v}" for k, v in w["sizes"].items())
+        lines += ["", f"**{w['title']}** ({sizes})", ""]
+        lines.append(
+            f"| contender | median {w['unit']} | min - max | ratio | peak MiB | mem ratio "
+            "| warm-up s | notes |"
+        )
+        lines.append("|---|--:|--:|--:|--:|--:|--:|---|")
+        for r in w["rows"]:
+            if "median" not in r:
+                what = "skipped" if "skipped" in r else "FAILED"
+                note = str(r.get("skipped") or r.get("error")).replace("|", "/")
+                lines.append(f"| {r['contender']} | {what} | | | | | | {note} |")
+                continue
+            note = "; ".join(x for x in ("! busy" if r.get("busy") else "", r.get("note")) if x)
+
+            def f(v: Any, spec: str) -> str:
+                return "-" if v is None else format(v, spec)
+
+            lines.append(
+                f"| {r['contender']} | {r['median']:.2f} | {r['min']:.2f} - {r['max']:.2f} "
+                f"| {f(r.get('ratio'), '.3f')} | {f(r.get('peak_mb'), '.0f')} "
+                f"| {f(r.get('mem_ratio'), '.2f')} | {f(r.get('warmup_extra_s'), '.1f')} "
+                f"| {note} |"
+            )
+        if key == "W1":
+            lines += ["", _gemm_line(w["rows"], mm) + "."]
+    lines += ["", "Targets:", "", "```", *target_checks(report), "```"]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Check the load, run the suite, print tables and targets, write the JSON."""
     opts = parse_args(argv)
+    if opts.markdown:
+        with open(opts.markdown) as f:
+            print(render_markdown(json.load(f)))
+        return 0
     mode = "smoke" if opts.smoke else "quick" if opts.quick else "full"
     load = machine_load(1.0)
     busy = load.get("busy") or load["loadavg_1min"] > opts.max_load

@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from bench import run as bench_run  # noqa: E402
-from bench.harness import machine_load, summarize  # noqa: E402
+from bench.harness import _failure, machine_load, summarize  # noqa: E402
 from bench.workloads import REFERENCE, WORKLOADS  # noqa: E402
 from bench.workloads.common import mlp_train_flops, num_steps, timing_result  # noqa: E402
 
@@ -61,6 +61,19 @@ def test_summarize_ratios_and_notes():
     assert rows["lamina"]["failed_runs"] == 1
     assert rows["keras_jax"] == {"contender": "keras_jax", "skipped": "jax is not installed"}
     assert rows["tf_keras"]["error"] == "ImportError: no tf"
+
+
+def test_failure_reports_the_exception_not_the_hint_after_it():
+    stderr = (
+        'Traceback (most recent call last):\n  File "x.py", line 1\n'
+        "torch._dynamo.exc.TorchRuntimeError: RuntimeError when making fake tensor call\n"
+        "Set TORCHDYNAMO_VERBOSE=1 for the internal stack trace\n"
+    )
+    proc = subprocess.CompletedProcess([], 1, "", stderr)
+    assert _failure(proc) == {
+        "error": "torch._dynamo.exc.TorchRuntimeError: RuntimeError when making fake tensor call"
+    }
+    assert _failure(subprocess.CompletedProcess([], 3, "", "")) == {"error": "exit status 3"}
 
 
 def test_machine_load_sees_another_busy_process():

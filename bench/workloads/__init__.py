@@ -77,7 +77,7 @@ WORKLOADS: dict[str, Workload] = {
             {
                 "smoke": {"n": 256, "seq_len": 20, "epochs": 1},
                 "quick": {"n": 2560, "steps": 5, "epochs": 1},
-                "full": {"n": 25000, "steps": 40, "epochs": 2},
+                "full": {"n": 25000, "steps": 30, "epochs": 2},
             },
             caps={"keras_torch": _SLOW_RNN},
         ),
@@ -89,7 +89,7 @@ WORKLOADS: dict[str, Workload] = {
             {
                 "smoke": {"n": 256, "seq_len": 64, "epochs": 1},
                 "quick": {"n": 2560, "steps": 10, "epochs": 1},
-                "full": {"n": 25000, "steps": 40, "epochs": 2},
+                "full": {"n": 25000, "steps": 20, "epochs": 2},
             },
         ),
         Workload(

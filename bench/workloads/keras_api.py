@@ -9,6 +9,7 @@ Nothing here imports a framework: the caller passes it in.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -105,6 +106,10 @@ def run(
     (``sync`` waits for a GPU before each clock reading)."""
     workload = args["workload"]
     model = build(k, workload, jit_compile=jit_compile)
+    if "torch" in sys.modules:
+        # torch.optim imports torch._dynamo (and sympy, ~90 MB) at its first optimizer; the
+        # hand-written loop builds its optimizer before the baseline, so do that import here too.
+        importlib.import_module("torch._dynamo")
     mark_baseline()
     x, y = data(workload, args)
     if workload.startswith("W4"):
