@@ -164,10 +164,16 @@ def _to_device(struct: Any, device: torch.device, non_blocking: bool = False) ->
 
 
 def check_finite(struct: Any, name: str) -> None:
-    """Raise a clear error if a float array holds NaN or infinity (one pass over the data)."""
+    """Raise a clear error if a float array holds NaN or infinity.
+
+    One reduction pass and no copy of the data: a finite sum proves every element finite (a NaN
+    or an infinity makes any sum non-finite); only a non-finite sum (which large finite values
+    can also give) leads to the element-wise check, chunk by chunk, that finds the culprit."""
     for i, t in enumerate(tree.flatten(struct)):
         if isinstance(t, torch.Tensor) and t.is_floating_point():
-            finite = torch.isfinite(t)
+            if t.numel() == 0 or bool(torch.isfinite(t.sum())):
+                continue
+            finite = _isfinite_chunked(t)
             if not bool(finite.all()):
                 bad = (~finite).nonzero()[0].tolist()
                 value = t[tuple(bad)].item()
@@ -179,6 +185,13 @@ def check_finite(struct: Any, name: str) -> None:
                     "means and adds indicator columns, or start the model with "
                     "lamina.layers.Imputer."
                 )
+
+
+def _isfinite_chunked(t: torch.Tensor, rows: int = 4096) -> torch.Tensor:
+    """``torch.isfinite(t)`` without the full-size temporaries it makes (only bools kept)."""
+    if t.dim() == 0:
+        return torch.isfinite(t)
+    return torch.cat([torch.isfinite(t[i : i + rows]) for i in range(0, t.shape[0], rows)])
 
 
 def split_arrays(struct: Any, split: float) -> tuple[Any, Any]:
