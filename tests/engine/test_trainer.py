@@ -322,3 +322,40 @@ def test_regularization_loss_is_logged_separately():
     plain = Sequential([layers.Dense(1, input_shape=(3,))])
     plain.compile("sgd", "mse")
     assert list(plain.fit(x, y, epochs=1, verbose=0).history) == ["loss"]
+
+
+def test_jit_compile_falls_back_to_eager_with_a_warning(monkeypatch):
+    def broken_compile(fn, *args, **kwargs):
+        def run(*a, **k):
+            raise RuntimeError("no C++ compiler")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    x, y = _blobs(32)
+    model = _classifier()
+    model.compile("rmsprop", "sparse_categorical_crossentropy", jit_compile="all")
+    with pytest.warns(LaminaWarning, match="could not compile"):
+        hist = model.fit(x, y, epochs=2, verbose=0)
+    assert np.isfinite(hist.history["loss"]).all()
+    with pytest.raises(ValueError, match="jit_compile"):
+        model.compile("rmsprop", "mse", jit_compile="fast")
+
+
+@pytest.mark.slow
+def test_jit_compile_matches_eager_training():
+    x, y = _blobs(64)
+
+    def run(jit):
+        set_random_seed(5)
+        model = _classifier()
+        model.compile("rmsprop", "sparse_categorical_crossentropy", jit_compile=jit)
+        return model.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0), model
+
+    eager, _ = run(False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dynamo's own notices
+        compiled, model = run(True)
+    np.testing.assert_allclose(compiled.history["loss"], eager.history["loss"], rtol=1e-4)
+    step = model.optimizer.torch_optimizer.step
+    assert step.compiled is not None and step.compile_seconds > 0
