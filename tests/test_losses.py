@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lamina import activations, losses
 from lamina.errors import LaminaWarning
@@ -437,3 +438,30 @@ def test_registry_round_trip(name):
 def test_serialize_rejects_unregistered_functions():
     with pytest.raises(ValueError, match="not registered"):
         losses.serialize(losses.get(lambda y_true, y_pred: y_pred))
+
+
+@pytest.mark.parametrize(
+    "name, sparse",
+    [
+        ("categorical_crossentropy", False),
+        ("sparse_categorical_crossentropy", True),
+        ("binary_crossentropy", False),
+        ("mse", False),
+        ("mae", False),
+    ],
+)
+def test_fused_fast_path_equals_the_general_route_in_value_and_gradient(name, sparse):
+    torch.manual_seed(0)
+    units = 1 if name == "binary_crossentropy" else 5
+    z = torch.randn(32, units, requires_grad=True)
+    act = activations.sigmoid if units == 1 else activations.softmax
+    labels = torch.randint(0, max(units, 2), (32,))
+    y = labels[:, None].float() if units == 1 else F.one_hot(labels, units).float()
+    y_true = labels if sparse else y
+    loss = losses.get(name)
+    fast = loss(y_true, act(z))
+    (g_fast,) = torch.autograd.grad(fast, z)
+    slow = losses.Loss.__call__(loss, y_true, act(z))
+    (g_slow,) = torch.autograd.grad(slow, z)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-6)

@@ -579,6 +579,51 @@ def _reduce(values: torch.Tensor, sample_weight: Any, mask: Any, reduction: str 
     return total / values.numel()
 
 
+def _fused_mean(fn: Callable, kwargs: dict, y_true: Any, y_pred: Any, dtype: Any) -> Any:
+    """The mean loss over a batch in one torch call, for the common losses in the common case
+    (tensors of matching shape and dtype, no weights, no masks, default arguments); ``None``
+    when that case does not apply. The value equals the general route's: the mean of
+    per-sample means over equal-sized rows is the mean over all entries."""
+    if (
+        type(y_true) is not torch.Tensor
+        or type(y_pred) is not torch.Tensor
+        or (dtype is not None and _torch_dtype(dtype) != y_pred.dtype)
+        or y_pred.dim() < 2
+        or getattr(y_pred, "_keras_mask", None) is not None
+        or y_true.device != y_pred.device
+    ):
+        return None
+    if fn is sparse_categorical_crossentropy:
+        if kwargs.get("from_logits") or kwargs.get("ignore_class") is not None:
+            return None
+        if kwargs.get("axis", -1) not in (-1, y_pred.dim() - 1) or y_pred.dim() != 2:
+            return None
+        z = getattr(y_pred, "_keras_logits", None)
+        if (
+            z is None
+            or y_true.is_floating_point()
+            or y_true.shape not in (y_pred.shape[:1], (y_pred.shape[0], 1))
+        ):
+            return None
+        return F.cross_entropy(z, y_true.reshape(-1).long())
+    if y_true.shape != y_pred.shape or y_true.dtype != y_pred.dtype:
+        return None
+    if fn is mean_squared_error:
+        return F.mse_loss(y_pred, y_true)
+    if fn is mean_absolute_error:
+        return F.l1_loss(y_pred, y_true)
+    if kwargs.get("from_logits") or kwargs.get("label_smoothing") or kwargs.get("axis", -1) != -1:
+        return None
+    z = getattr(y_pred, "_keras_logits", None)
+    if z is None or z.shape != y_pred.shape:
+        return None
+    if fn is binary_crossentropy:
+        return F.binary_cross_entropy_with_logits(z, y_true)
+    if fn is categorical_crossentropy and y_pred.dim() == 2 and y_pred.shape[-1] > 1:
+        return F.cross_entropy(z, y_true)  # probability targets: -sum(y * log_softmax(z))
+    return None
+
+
 class Loss:
     """Base class of losses. Subclasses implement ``call(y_true, y_pred)`` returning per-sample
     losses; ``__call__`` weights and reduces them (see the module docstring for ``reduction``).
@@ -647,6 +692,13 @@ class LossFunctionWrapper(Loss):
         self.fn = fn
         self._fn_kwargs = kw
         self.__dict__.update(kw)
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> torch.Tensor:
+        if sample_weight is None and self.reduction in (_SOBS, "mean"):
+            fused = _fused_mean(self.fn, self._fn_kwargs, y_true, y_pred, self.dtype)
+            if fused is not None:
+                return fused
+        return super().__call__(y_true, y_pred, sample_weight)
 
     def call(self, y_true: Any, y_pred: torch.Tensor) -> torch.Tensor:
         y_true = torch.as_tensor(y_true, device=y_pred.device)

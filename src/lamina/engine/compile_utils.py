@@ -23,30 +23,35 @@ __all__ = ["CompiledLoss", "CompiledMetrics", "MeanTracker", "align_targets"]
 
 
 class MeanTracker:
-    """Running mean of per-batch values weighted by batch size, kept on the device."""
+    """Running mean of per-batch values weighted by batch size.
+
+    The sum stays on the device (a tensor) or, when the caller already has the value on the
+    host (the CPU loop reads the loss to check it), is a Python float; the count is always a
+    Python number, since batch sizes are known on the host.
+    """
 
     def __init__(self, name: str):
         self.name = name
-        self.total: torch.Tensor | None = None
-        self.count: torch.Tensor | None = None
+        self.total: torch.Tensor | float | None = None
+        self.count = 0.0
 
-    def update(self, value: torch.Tensor, n: int) -> None:
-        v = value.detach() * n
-        if self.total is None:
-            self.total = v.clone()
-            self.count = torch.tensor(float(n), device=v.device)
+    def update(self, value: torch.Tensor | float, n: int) -> None:
+        if isinstance(value, float):
+            self.total = value * n if self.total is None else self.total + value * n
+        elif self.total is None:
+            self.total = value.detach() * n
         else:
-            self.total += v
-            self.count += n
+            self.total.add_(value.detach(), alpha=n)
+        self.count += n
 
     def result(self) -> torch.Tensor:
         if self.total is None:
             return torch.tensor(0.0)
-        return self.total / self.count
+        return torch.as_tensor(self.total / self.count)
 
     def reset(self) -> None:
         self.total = None
-        self.count = None
+        self.count = 0.0
 
 
 def align_targets(y: Any, output_names: list[str], what: str = "y") -> list[Any]:

@@ -45,6 +45,7 @@ from lamina.engine.data_adapter import (
     make_adapter,
     split_arrays,
 )
+from lamina.engine.layer import _CALL_STATE
 from lamina.errors import LaminaWarning
 
 __all__ = ["Trainer"]
@@ -68,7 +69,7 @@ class Trainer:
         self._step_fn: Any = None
         self._reg_slots: list | None = None
         self._constrained = False
-        self._epoch = self._step = 0
+        self._position = (0, 0)
 
     # ------------------------------------------------------------------ compile
     def compile(
@@ -247,15 +248,11 @@ class Trainer:
             for layer, name, reg in self._reg_slots:
                 term = reg(layer._keras_view(name))
                 total = term if total is None else total + term
-        call_losses = [t for layer in self._layers_with_call_losses() for t in layer._call_losses]
-        if call_losses:
-            total = sum(call_losses) if total is None else total + sum(call_losses)
+        if _CALL_STATE.loss_layers:
+            call_losses = [t for layer in _CALL_STATE.loss_layers for t in layer._call_losses]
+            if call_losses:
+                total = sum(call_losses) if total is None else total + sum(call_losses)
         return total
-
-    def _layers_with_call_losses(self) -> list[Any]:
-        from lamina.engine.layer import _CALL_STATE
-
-        return _CALL_STATE.loss_layers
 
     def train_step(
         self, x: Any, y: Any, sw: Any, check_finite: bool = False, scale: float = 1.0
@@ -268,9 +265,12 @@ class Trainer:
         """
         fn = self._step_fn or self._forward_loss
         loss, logged, parts, yt, y_pred, extra = fn(x, y, sw, scale)
-        if check_finite and not bool(torch.isfinite(loss)):
-            self._stop_for_nan(float(loss.detach()), self._epoch, self._step)
-            return None
+        if check_finite:
+            # On CPU reading the loss costs nothing; it also feeds the running mean.
+            logged = logged.item()
+            if not math.isfinite(logged):
+                self._stop_for_nan(logged, *self._position)
+                return None
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
@@ -281,8 +281,9 @@ class Trainer:
         if extra is not None:
             self._reg_tracker.update(extra, n)
         self._compiled_loss.update_trackers(parts, n)
-        with torch.no_grad():
-            self._compiled_metrics.update_state(yt, [p.detach() for p in y_pred], sw)
+        if self._compiled_metrics.entries:
+            with torch.no_grad():
+                self._compiled_metrics.update_state(yt, [p.detach() for p in y_pred], sw)
         return loss
 
     def test_step(self, x: Any, y: Any, sw: Any) -> None:
@@ -488,7 +489,7 @@ class Trainer:
                 continue
             if want_begin:
                 cbs.call("on_train_batch_begin", step, None)
-            self._epoch, self._step = epoch, step
+            self.__dict__["_position"] = (epoch, step)  # (not a module attribute: cheap)
             loss = self.train_step(
                 bx, by, bsw, check_finite=bool(check_every), scale=adapter.batch_scale
             )
@@ -531,11 +532,17 @@ class Trainer:
         if shard is None:
             return
         trackers = [self._loss_tracker, self._reg_tracker, *self._compiled_loss.trackers]
-        tensors = [t for tr in trackers if tr.total is not None for t in (tr.total, tr.count)]
+        trackers = [tr for tr in trackers if tr.total is not None]
+        for tr in trackers:
+            tr.total = torch.as_tensor(tr.total, dtype=torch.float64)
+        counts = torch.tensor([tr.count for tr in trackers], dtype=torch.float64)
+        tensors = [tr.total for tr in trackers] + [counts]
         for metric in self._compiled_metrics.metrics:
             if getattr(metric, "additive", True):
                 tensors.extend(v for v in metric.variables if torch.is_tensor(v))
         distributed.all_reduce_sum(tensors)
+        for tr, count in zip(trackers, counts.tolist()):
+            tr.count = count
 
     def _stop_for_nan(self, value: float, epoch: int, step: int) -> None:
         msg = (

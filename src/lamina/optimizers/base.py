@@ -237,7 +237,15 @@ class Optimizer(OptimizerState):
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop the gradients of the parameters (``p.grad = None``)."""
-        if self._torch_opt is not None:
+        if self._torch_opt is None:
+            return
+        if set_to_none:
+            # The same as torch's zero_grad without its per-call profiler record (measurable
+            # on small models, where the whole step takes well under a millisecond).
+            for group in self._torch_opt.param_groups:
+                for p in group["params"]:
+                    p.grad = None
+        else:
             self._torch_opt.zero_grad(set_to_none=set_to_none)
 
     @torch.no_grad()
