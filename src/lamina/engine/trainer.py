@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lamina import config, distributed
+from lamina import config, distributed, mixed_precision
 from lamina.callbacks.base import Callback, CallbackList, History, LazyLogs
 from lamina.engine import tree
 from lamina.engine.checks import advise, check_inputs, check_targets, warn_duplicates
@@ -69,6 +69,7 @@ class Trainer:
         self._step_fn: Any = None
         self._reg_slots: list | None = None
         self._constrained = False
+        self._loss_scaler: mixed_precision.LossScaler | None = None
         self._position = (0, 0)
 
     # ------------------------------------------------------------------ compile
@@ -186,6 +187,11 @@ class Trainer:
                 )
             self.optimizer.build(params)
             self._constrained = self._has_constraints()
+            policy = mixed_precision.global_policy()
+            if policy.compute_dtype != "float16":
+                self._loss_scaler = None
+            elif self._loss_scaler is None:
+                self._loss_scaler = mixed_precision.LossScaler()
         if y is not None and (
             not self._compiled_metrics.built or isinstance(adapter, ArrayAdapter)
         ):
@@ -228,9 +234,15 @@ class Trainer:
         gives the global batch's gradient), the loss to log, the per-output parts, and the
         regularization term (None without one)."""
         module = self.__dict__.get("_ddp") or self
-        y_pred = flat_outputs(module(x, training=True))
         yt = align_targets(y, self._compiled_loss.output_names)
-        loss, parts = self._compiled_loss(yt, y_pred, sw)
+        if mixed_precision.global_policy().is_mixed:
+            with mixed_precision.autocast(self._device()):
+                y_pred = flat_outputs(module(x, training=True))
+                loss, parts = self._compiled_loss(yt, y_pred, sw)
+            loss = loss.float()
+        else:
+            y_pred = flat_outputs(module(x, training=True))
+            loss, parts = self._compiled_loss(yt, y_pred, sw)
         logged = loss
         if scale != 1.0:
             loss = loss * scale
@@ -272,8 +284,14 @@ class Trainer:
                 self._stop_for_nan(logged, *self._position)
                 return None
         self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
+        scaler = self._loss_scaler
+        if scaler is None:
+            loss.backward()
+            self.optimizer.step()
+        else:
+            (loss * scaler.scale).backward()
+            if scaler.unscale_and_check(self.optimizer._params):
+                self.optimizer.step()
         if self._constrained:
             self._apply_constraints()
         n = _batch_size(x)
@@ -287,9 +305,10 @@ class Trainer:
         return loss
 
     def test_step(self, x: Any, y: Any, sw: Any) -> None:
-        y_pred = flat_outputs(self(x, training=False))
         yt = align_targets(y, self._compiled_loss.output_names)
-        loss, parts = self._compiled_loss(yt, y_pred, sw)
+        with mixed_precision.autocast(self._device()):
+            y_pred = flat_outputs(self(x, training=False))
+            loss, parts = self._compiled_loss(yt, y_pred, sw)
         if self._reg_slots:
             for layer, name, reg in self._reg_slots:
                 loss = loss + reg(layer._keras_view(name))
@@ -682,7 +701,8 @@ class Trainer:
                         cbs.call("on_predict_batch_begin", step, None)
                     if not self.built:
                         self._build_from_batch(bx)
-                    out = self(bx, training=False)
+                    with mixed_precision.autocast(device):
+                        out = self(bx, training=False)
                     outputs.append(out)
                     if cbs.wants("on_predict_batch_end"):
                         cbs.call("on_predict_batch_end", step, {"outputs": out})
@@ -837,6 +857,13 @@ def _restore_metric_state(metric: Any, state: dict[str, Any]) -> None:
 
 
 def _concat_outputs(outputs: list[Any]) -> Any:
+    """Batches of outputs as NumPy arrays (16-bit floats from mixed precision as float32)."""
+    outputs = tree.map_structure(
+        lambda t: (
+            t.float() if torch.is_tensor(t) and t.dtype in (torch.float16, torch.bfloat16) else t
+        ),
+        outputs,
+    )
     first = outputs[0]
     if torch.is_tensor(first):
         return torch.cat(outputs).cpu().numpy()

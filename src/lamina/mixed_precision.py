@@ -1,0 +1,117 @@
+"""Mixed precision: compute in 16-bit floats, keep weights in float32 (Keras's policies).
+
+``set_global_policy("mixed_bfloat16")`` or ``("mixed_float16")`` makes ``fit``, ``evaluate``
+and ``predict`` run the forward pass and the loss under ``torch.autocast`` (matrix products
+and convolutions in 16 bits, reductions and softmax in float32), while the weights and the
+optimizer stay in float32. ``mixed_float16`` also scales the loss dynamically so that small
+gradients do not underflow: the scale starts at 2**15, halves (and the step is skipped) when a
+gradient is not finite, and doubles after 2,000 good steps, as Keras's ``LossScaleOptimizer``.
+``bfloat16`` has float32's range and needs no scaling. The policy is read when ``fit`` starts.
+
+Example:
+    >>> from lamina import mixed_precision
+    >>> mixed_precision.set_global_policy("mixed_bfloat16")
+    >>> mixed_precision.global_policy()
+    <Policy "mixed_bfloat16">
+    >>> policy = mixed_precision.global_policy()
+    >>> policy.compute_dtype, policy.variable_dtype
+    ('bfloat16', 'float32')
+    >>> mixed_precision.set_global_policy("float32")
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+__all__ = ["Policy", "set_global_policy", "global_policy", "LossScaler", "autocast"]
+
+_POLICIES = {
+    "float32": ("float32", "float32"),
+    "mixed_bfloat16": ("bfloat16", "float32"),
+    "mixed_float16": ("float16", "float32"),
+}
+
+
+class Policy:
+    """A dtype policy: ``compute_dtype`` for the computation, ``variable_dtype`` for weights."""
+
+    def __init__(self, name: str):
+        if name not in _POLICIES:
+            raise ValueError(
+                f"Unknown dtype policy {name!r}: use 'float32', 'mixed_bfloat16' or "
+                "'mixed_float16'."
+            )
+        self.name = name
+        self.compute_dtype, self.variable_dtype = _POLICIES[name]
+
+    @property
+    def is_mixed(self) -> bool:
+        return self.compute_dtype != self.variable_dtype
+
+    def __repr__(self) -> str:
+        return f'<Policy "{self.name}">'
+
+
+_GLOBAL = Policy("float32")
+
+
+def set_global_policy(policy: str | Policy) -> None:
+    """Set the policy used by every later ``fit`` / ``evaluate`` / ``predict``."""
+    global _GLOBAL
+    _GLOBAL = policy if isinstance(policy, Policy) else Policy(policy)
+
+
+def global_policy() -> Policy:
+    """The current policy (``float32`` unless changed)."""
+    return _GLOBAL
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device) -> Iterator[None]:
+    """``torch.autocast`` with the global policy's compute dtype, or nothing for float32."""
+    policy = _GLOBAL
+    if not policy.is_mixed:
+        yield
+        return
+    with torch.autocast(device_type=device.type, dtype=getattr(torch, policy.compute_dtype)):
+        yield
+
+
+class LossScaler:
+    """Dynamic loss scaling for float16 (Keras's ``LossScaleOptimizer`` rules).
+
+    Example:
+        >>> import torch
+        >>> scaler = LossScaler()
+        >>> p = torch.nn.Parameter(torch.ones(2))
+        >>> p.grad = torch.tensor([float("inf"), 1.0])
+        >>> scaler.unscale_and_check([p]), scaler.scale
+        (False, 16384.0)
+    """
+
+    def __init__(self, initial_scale: float = 2.0**15, growth_interval: int = 2000):
+        self.scale = float(initial_scale)
+        self.growth_interval = growth_interval
+        self._good_steps = 0
+
+    def unscale_and_check(self, params: list[torch.Tensor]) -> bool:
+        """Divide the gradients by the scale; False (and a smaller scale) if any is not
+        finite, in which case the step must be skipped."""
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return True
+        found_inf = torch.zeros(1, device=grads[0].device)
+        inv = torch.full((1,), 1.0 / self.scale, device=grads[0].device)
+        torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, inv)
+        if bool(found_inf.item()):
+            self.scale /= 2.0
+            self._good_steps = 0
+            return False
+        self._good_steps += 1
+        if self._good_steps >= self.growth_interval:
+            self.scale *= 2.0
+            self._good_steps = 0
+        return True
