@@ -96,3 +96,5 @@ def test_readme_examples_run(tmp_path, monkeypatch):
             exec(compile(block, f"README block {i}", "exec"), namespace)
         except Exception as e:  # noqa: BLE001 - report which block failed
             raise AssertionError(f"README python block {i} failed: {e!r}\n{block}") from e
+        finally:
+            namespace["lamina"].mixed_precision.set_global_policy("float32")
