@@ -37,8 +37,9 @@ def run_handwritten(args: dict[str, Any]) -> dict[str, Any]:
     torch.manual_seed(0)
     x_np, y_np = _data(args["n"])
     x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
-    model = nn.Sequential(nn.Linear(N_FEATURES, HIDDEN), nn.ReLU(), nn.Dropout(0.5),
-                          nn.Linear(HIDDEN, N_CLASSES))
+    model = nn.Sequential(
+        nn.Linear(N_FEATURES, HIDDEN), nn.ReLU(), nn.Dropout(0.5), nn.Linear(HIDDEN, N_CLASSES)
+    )
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7, foreach=True)
     steps = 0
 
@@ -73,11 +74,13 @@ def run_lamina(args: dict[str, Any]) -> dict[str, Any]:
 
     torch.manual_seed(0)
     x, y = _data(args["n"])
-    model = models.Sequential([
-        layers.Dense(HIDDEN, activation="relu", input_shape=(N_FEATURES,)),
-        layers.Dropout(0.5),
-        layers.Dense(N_CLASSES, activation="softmax"),
-    ])
+    model = models.Sequential(
+        [
+            layers.Dense(HIDDEN, activation="relu", input_shape=(N_FEATURES,)),
+            layers.Dropout(0.5),
+            layers.Dense(N_CLASSES, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
     steps = 0
 
@@ -113,8 +116,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     repeats = 1 if opts.quick else opts.repeats
     results = interleave("mlp", ["handwritten", "lamina"], args, repeats)
     rows = summarize(results, "ms_per_step", "handwritten")
-    print_table(f"W1 seed MLP, {args['n']} x 784, batch {BATCH} (ms/step; ratio to hand-written)",
-                rows, "ms")
+    print_table(
+        f"W1 seed MLP, {args['n']} x 784, batch {BATCH} (ms/step; ratio to hand-written)",
+        rows,
+        "ms",
+    )
     return rows
 
 

@@ -73,8 +73,10 @@ def apply_dropout(
     those axes."""
     if rate <= 0:
         return x
-    if noise_shape is None and generator is None and (
-        x.device.type != "cpu" or torch.compiler.is_compiling()
+    if (
+        noise_shape is None
+        and generator is None
+        and (x.device.type != "cpu" or torch.compiler.is_compiling())
     ):
         # CUDA's kernel is fast, and under torch.compile the generated code draws its own.
         return torch.nn.functional.dropout(x, rate, True)
