@@ -110,16 +110,21 @@ def _build(name, units=5, features=3, **kwargs):
     return layer, kind, extra.get("reset_after", True)
 
 
-def _count_fused(monkeypatch):
-    calls = []
-    original = recurrent._run_fused
+def _record_paths(monkeypatch):
+    """The path (``torch`` / ``lamina`` / ``loop``) each call of a recurrent layer takes."""
+    paths = []
+    original = recurrent.choose_path
 
     def spy(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
+        paths.append(original(*args, **kwargs))
+        return paths[-1]
 
-    monkeypatch.setattr(recurrent, "_run_fused", spy)
-    return calls
+    monkeypatch.setattr(recurrent, "choose_path", spy)
+    return paths
+
+
+def _force_path(monkeypatch, path):
+    monkeypatch.setattr(recurrent, "choose_path", lambda layer, x, rec_mask: path)
 
 
 # ---------------------------------------------------------------------- equations
@@ -188,56 +193,84 @@ def test_matches_torch_modules_after_layout_conversion(name):
         torch.testing.assert_close(layer(x), module(x)[0], rtol=1e-5, atol=1e-5)
 
 
-# ---------------------------------------------------------------------- fused vs reference
+# ---------------------------------------------------------------------- fast paths vs reference
 @pytest.mark.parametrize("name", ["lstm", "gru", "simple_rnn"])
 @pytest.mark.parametrize("use_mask", [False, True])
 @pytest.mark.parametrize("go_backwards", [False, True])
 @pytest.mark.parametrize("return_state", [False, True])  # LSTM: packed sequences with a mask
-def test_fused_and_reference_paths_agree_on_values_and_gradients(
+def test_fast_paths_and_reference_loop_agree_on_values_and_gradients(
     name, use_mask, go_backwards, return_state, monkeypatch
 ):
-    fused_calls = _count_fused(monkeypatch)
     x = torch.randn(5, 6, 3)
     mask = torch.from_numpy(MASK) if use_mask else None
     target = torch.randn(5, 6, 5)
     results = []
-    for use_cudnn in ("auto", False):
+    for path in ("loop", "torch", "lamina"):
+        _force_path(monkeypatch, path)
         layer, _, _ = _build(
             name, return_sequences=True, return_state=return_state, go_backwards=go_backwards
         )
-        layer.use_cudnn = use_cudnn
         xg = x.clone().requires_grad_()
-        fused_calls.clear()
         out = layer(xg, mask=mask)
         seq, states = (out[0], out[1:]) if return_state else (out, [])
-        assert len(fused_calls) == (use_cudnn == "auto")
         loss = (seq * target).sum() + sum((s**2).sum() for s in states)
         grads = torch.autograd.grad(loss, [xg, *layer.trainable_weights])
-        results.append((seq, states, grads))
-    (seq_f, st_f, gr_f), (seq_r, st_r, gr_r) = results
-    torch.testing.assert_close(seq_f, seq_r, rtol=1e-5, atol=1e-5)
-    for a, b in zip(st_f + list(gr_f), st_r + list(gr_r)):
+        results.append([seq, *states, *grads])
+    reference = results[0]
+    for result in results[1:]:
+        for a, b in zip(result, reference):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "simple_rnn"])
+@pytest.mark.parametrize("use_mask", [False, True])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_recurrent_dropout_kernel_agrees_with_the_reference_loop(
+    name, use_mask, return_sequences, monkeypatch
+):
+    """The same seed draws the same dropout masks, so lamina's kernel and the loop over the
+    cell equations must give the same outputs and gradients."""
+    x = torch.randn(5, 6, 3)
+    mask = torch.from_numpy(MASK) if use_mask else None
+    results = []
+    for path in ("loop", "lamina"):
+        _force_path(monkeypatch, path)
+        layer, _, _ = _build(
+            name, recurrent_dropout=0.4, dropout=0.2, seed=7, return_sequences=return_sequences
+        )
+        xg = x.clone().requires_grad_()
+        out = layer(xg, mask=mask, training=True)
+        grads = torch.autograd.grad(
+            (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum(),
+            [xg, *layer.trainable_weights],
+        )
+        results.append([out, *grads])
+    for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
 def test_which_path_runs(monkeypatch):
-    calls = _count_fused(monkeypatch)
+    paths = _record_paths(monkeypatch)
     x = torch.randn(2, 4, 3)
-    LSTM(3)(x)
-    GRU(3)(x)
-    SimpleRNN(3, activation="relu")(x)
+    LSTM(3)(x)  # oneDNN's fused LSTM on CPU
     LSTM(3, dropout=0.5)(x, training=True)  # input dropout runs before the fused kernel
     LSTM(3, recurrent_dropout=0.5)(x, training=False)  # no dropout at inference
-    assert len(calls) == 5
-    GRU(3, reset_after=False)(x)
+    RNN(LSTMCell(3))(x)  # the generic layer with a built-in cell is fast too
+    GRU(3, use_cudnn=True)(x)
+    assert paths == ["torch"] * 5
+    paths.clear()
+    GRU(3)(x)  # on CPU lamina's kernel beats torch's per-step autograd graph
+    SimpleRNN(3, activation="relu")(x)
     LSTM(3, recurrent_dropout=0.5)(x, training=True)
+    LSTM(3, dtype="float64")(x.double())  # oneDNN computes float32 only
+    assert paths == ["lamina"] * 4
+    paths.clear()
+    GRU(3, reset_after=False)(x)
     LSTM(3, activation="relu")(x)
     SimpleRNN(3, activation="sigmoid")(x)
     LSTM(3, use_cudnn=False)(x)
     RNN(GRUCell(3, reset_after=False))(x)
-    assert len(calls) == 5
-    RNN(LSTMCell(3))(x)  # the generic layer with a built-in cell is fused too
-    assert len(calls) == 6
+    assert paths == ["loop"] * 5
     with pytest.raises(ValueError, match="use_cudnn=True.*recurrent_dropout"):
         LSTM(3, recurrent_dropout=0.2, use_cudnn=True)(x, training=True)
 

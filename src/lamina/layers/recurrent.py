@@ -35,55 +35,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import _VF
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from lamina import activations, regularizers
+from lamina import regularizers
 from lamina.engine.layer import InputSpec, Layer, register_layer
 from lamina.engine.node import KerasTensor
 from lamina.layers.recurrent_cells import GRUCell, LSTMCell, SimpleRNNCell, _Cell
+from lamina.layers.recurrent_fused import choose_path, run_masked, run_sequence
 
 __all__ = ["RNN", "SimpleRNN", "LSTM", "GRU", "keep_rnn_states"]
-
-
-# ---------------------------------------------------------------------- the fused kernels
-def _fused_op(cell: Any) -> Any:
-    """The torch kernel that computes exactly this cell's formula, or ``None``."""
-    kind = type(cell)
-    if kind in (LSTMCell, GRUCell):
-        gates = getattr(cell, "recurrent_activation", None)
-        if cell.activation is not activations.tanh or gates is not activations.sigmoid:
-            return None
-        if kind is LSTMCell:
-            return _VF.lstm
-        return _VF.gru if cell.reset_after else None  # torch's GRU is the reset_after form
-    if kind is SimpleRNNCell:
-        return {activations.tanh: _VF.rnn_tanh, activations.relu: _VF.rnn_relu}.get(cell.activation)
-    return None
-
-
-def _fused_params(cell: _Cell) -> list[torch.Tensor]:
-    """Weights in the order torch's kernels take them: W_ih, W_hh, b_ih, b_hh."""
-    weights = [cell.kernel, cell.recurrent_kernel]
-    if cell.bias is None:
-        return weights
-    if isinstance(cell, GRUCell):
-        return [*weights, cell.bias[0], cell.bias[1]]
-    # Keras has one bias where torch has two: the second is zero.
-    return [*weights, cell.bias, torch.zeros_like(cell.bias)]
-
-
-def _run_fused(cell: _Cell, x: torch.Tensor, states: list, batch_sizes: Any = None) -> tuple:
-    """Run the fused kernel on ``(batch, time, features)`` or on packed data."""
-    op = _fused_op(cell)
-    hx: Any = tuple(s.unsqueeze(0) for s in states) if op is _VF.lstm else states[0].unsqueeze(0)
-    params, has_bias = _fused_params(cell), cell.bias is not None
-    train = torch.is_grad_enabled()
-    if batch_sizes is None:
-        result = op(x, hx, params, has_bias, 1, 0.0, train, False, True)
-    else:
-        result = op(x, batch_sizes, hx, params, has_bias, 1, 0.0, train, False)
-    return result[0], [s[0] for s in result[1:]]
 
 
 def _specs(shapes: Any, dtype: str) -> Any:
@@ -91,11 +50,6 @@ def _specs(shapes: Any, dtype: str) -> Any:
     if isinstance(shapes, list):
         return [KerasTensor(s, dtype) for s in shapes]
     return KerasTensor(shapes, dtype)
-
-
-def _gather_steps(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``x[b, index[b, t]]`` for a ``(batch, time, features)`` tensor."""
-    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 # ---------------------------------------------------------------------- the generic layer
@@ -244,20 +198,6 @@ class RNN(Layer):
         return [torch.as_tensor(s).to(dtype=x.dtype, device=x.device) for s in states]
 
     # ------------------------------------------------------------------ calling
-    def _fused_ok(self, training: bool) -> bool:
-        cell = self.cell
-        reasons = []
-        if _fused_op(cell) is None:
-            reasons.append("the cell's formula (activations, GRU reset_after=False, custom cell)")
-        if training and getattr(cell, "recurrent_dropout", 0.0) > 0:
-            reasons.append("recurrent_dropout")
-        if self.use_cudnn is True and reasons:
-            raise ValueError(
-                f"Layer '{self.name}' has use_cudnn=True, but the fused kernel cannot compute "
-                f"it because of {' and '.join(reasons)}. Use use_cudnn='auto'."
-            )
-        return self.use_cudnn is not False and not reasons
-
     def call(
         self,
         inputs: torch.Tensor,
@@ -283,13 +223,17 @@ class RNN(Layer):
             in_mask, rec_mask = self.cell.dropout_masks(x, training)
         else:
             in_mask = rec_mask = None
-        if self._fused_ok(training):
+        path = choose_path(self, x, rec_mask)
+        if path == "loop":
+            sequence, last, states = self._loop(x, mask, states, in_mask, rec_mask, training)
+        else:
             if in_mask is not None:
                 x = x * in_mask
-            run = self._fused if mask is None else self._fused_masked
-            sequence, last, states = run(x, mask, states)
-        else:
-            sequence, last, states = self._loop(x, mask, states, in_mask, rec_mask, training)
+            if mask is None:
+                sequence, states, _ = run_sequence(self.cell, path, x, states, rec_mask)
+                last = states[0]
+            else:
+                sequence, last, states = run_masked(self, path, x, mask, states, rec_mask)
         if self.stateful:
             self._states = [s.detach() for s in states]
         output = sequence if self.return_sequences else last
@@ -342,56 +286,6 @@ class RNN(Layer):
                 outputs.append(out)
         sequence = torch.stack(outputs, 1) if self.return_sequences else None
         return sequence, out, states
-
-    def _fused(self, x, mask, states) -> tuple:
-        sequence, states = _run_fused(self.cell, x, states)
-        return sequence, states[0], states
-
-    def _fused_masked(self, x, mask, states) -> tuple:
-        """Masked steps change nothing, so the result is the kernel run over each sequence's
-        visible steps only. They are moved to the front (stable sort, order kept) and the
-        kernel runs over the whole length: outputs up to each sequence's length are exact and
-        the final ``h`` is the output at its last visible step. Only an LSTM whose final cell
-        state ``c`` is wanted (``return_state`` / ``stateful``) runs packed sequences instead,
-        which stop at each length. The outputs are then put back where Keras has them."""
-        lengths = mask.sum(1)
-        empty = (lengths == 0).unsqueeze(-1)  # fully masked: states stay the initial ones
-        order = torch.sort((~mask).to(torch.uint8), dim=1, stable=True).indices
-        compact = _gather_steps(x, order)
-        if isinstance(self.cell, LSTMCell) and (self.return_state or self.stateful):
-            compact, finals = self._packed(compact, lengths, states)
-        else:
-            compact, _ = _run_fused(self.cell, compact, states)
-            last_step = (lengths - 1).clamp(min=0).view(-1, 1)
-            finals = [_gather_steps(compact, last_step)[:, 0], *states[1:]]
-        finals = [torch.where(empty, s0, f) for f, s0 in zip(finals, states)]
-        seen = mask[:, -1:] if self.zero_output_for_mask else ~empty
-        last = finals[0] * seen
-        if not self.return_sequences:
-            return None, last, finals
-        # Step t shows the output of the last visible step at or before t.
-        count = mask.cumsum(1)
-        sequence = _gather_steps(compact, (count - 1).clamp(min=0))
-        keep = mask if self.zero_output_for_mask else count > 0
-        return sequence * keep.unsqueeze(-1), last, finals
-
-    def _packed(self, compact: torch.Tensor, lengths: torch.Tensor, states: list) -> tuple:
-        packed = pack_padded_sequence(
-            compact, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
-        )
-        hx = [s.index_select(0, packed.sorted_indices) for s in states]
-        data, finals = _run_fused(self.cell, packed.data, hx, packed.batch_sizes)
-        finals = [f.index_select(0, packed.unsorted_indices) for f in finals]
-        sequence = None
-        if self.return_sequences:
-            sequence = pad_packed_sequence(
-                PackedSequence(
-                    data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
-                ),
-                batch_first=True,
-                total_length=compact.shape[1],
-            )[0]
-        return sequence, finals
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
