@@ -359,3 +359,37 @@ def test_jit_compile_matches_eager_training():
     np.testing.assert_allclose(compiled.history["loss"], eager.history["loss"], rtol=1e-4)
     step = model.optimizer.torch_optimizer.step
     assert step.compiled is not None and step.compile_seconds > 0
+
+
+@pytest.mark.slow
+def test_jit_compile_all_keeps_masks_of_padded_sequences():
+    """The whole forward compiled: Embedding(mask_zero) -> LSTM must still skip the padding
+    (a graph break inside a layer once made torch.compile drop the mask silently)."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 50, (32, 12))
+    x[:, 8:] = 0  # right padding
+    y = rng.integers(0, 2, (32, 1)).astype("float32")
+
+    def run(jit):
+        set_random_seed(3)
+        model = Sequential(
+            [
+                layers.Embedding(50, 4, mask_zero=True),
+                layers.LSTM(4),
+                layers.Dense(1, activation="sigmoid"),
+            ]
+        )
+        model.compile("rmsprop", "binary_crossentropy", jit_compile=jit)
+        hist = model.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+        return hist.history["loss"], model
+
+    eager, _ = run(False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # dynamo's own notices
+        warnings.simplefilter("error", LaminaWarning)  # no fallback to eager allowed
+        compiled, model = run("all")
+    np.testing.assert_allclose(compiled, eager, rtol=1e-4)
+    # Padding changes nothing: the same as running the 8 real steps.
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), model.predict(x[:, :8], verbose=0), atol=1e-6
+    )

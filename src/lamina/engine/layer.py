@@ -447,6 +447,14 @@ class Layer(nn.Module):
         return inputs
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            # torch.compile may reach forward with the caller's own keywords (it can re-derive
+            # them past __call__'s filtering), so filter here too.
+            takes_training, takes_mask, _ = _call_plan(type(self))
+            if not takes_training and "training" in kwargs:
+                kwargs = {k: v for k, v in kwargs.items() if k != "training"}
+            if not takes_mask and "mask" in kwargs:
+                kwargs = {k: v for k, v in kwargs.items() if k != "mask"}
         return self.call(*args, **kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -478,14 +486,14 @@ class Layer(nn.Module):
             else:
                 self._check_input_spec(_shape_of(inputs))
         # 4. Pass `training` and `mask` only to a `call` that accepts them.
+        # (A new dict, not `del kwargs[...]`: torch.compile loses deletions from **kwargs.)
         takes_training, takes_mask, computes_mask = _call_plan(type(self))
-        if not takes_training and "training" in kwargs:
-            del kwargs["training"]
         mask = kwargs.get("mask") if "mask" in kwargs else _mask_of(inputs)
+        if kwargs and (not takes_training or not takes_mask):
+            dropped = ("mask",) if takes_training else ("training", "mask")
+            kwargs = {k: v for k, v in kwargs.items() if k not in dropped}
         if takes_mask:
             kwargs["mask"] = mask
-        elif "mask" in kwargs:
-            del kwargs["mask"]
         if _CALL_STATE.depth == 0 and _CALL_STATE.loss_layers:
             for layer in _CALL_STATE.loss_layers:
                 layer._call_losses = []

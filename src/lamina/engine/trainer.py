@@ -93,8 +93,10 @@ class Trainer:
                 to every output), a list of lists, or a dict by output name.
             loss_weights: scalars weighting each output's loss in the total.
             weighted_metrics: metrics that take ``sample_weight`` / ``class_weight`` into account.
-            jit_compile: wrap the training step in ``torch.compile`` (falls back to eager with a
-                message if compilation fails).
+            jit_compile: ``True``: the optimizer update through ``torch.compile``, and on a
+                GPU the forward pass and loss too; ``"all"``: the forward pass on CPU as well;
+                ``False`` / ``"auto"``: eager. Each part compiles as one whole graph or falls
+                back to eager with a warning.
         """
         from lamina import optimizers
 
@@ -881,7 +883,10 @@ class _CompiledOrEager:
     def __init__(self, fn: Any, what: str):
         self.eager = fn
         self.what = what
-        self.compiled: Any = torch.compile(fn)
+        # fullgraph: a graph break inside a layer's __call__ makes torch.compile (2.x) resume
+        # the layer's forward with the caller's original keywords, losing the mask lamina
+        # adds, so the result would be silently wrong. Whole graphs or eager, nothing between.
+        self.compiled: Any = torch.compile(fn, fullgraph=True)
         self.compile_seconds: float | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -116,7 +116,11 @@ class Embedding(Layer):
                     f"fractional values of dtype {ids.dtype}."
                 )
             ids = ids.long()
-        if ids.numel() and (ids.device.type == "cpu" or not self._checked_on_device):
+        if (
+            ids.numel()
+            and (ids.device.type == "cpu" or not self._checked_on_device)
+            and not torch.compiler.is_compiling()  # reading the range would break the graph
+        ):
             self._check_ids(ids)
         return F.embedding(ids, self.embeddings)
 
