@@ -47,7 +47,7 @@ def _callbacks():
     ]
 
 
-def _run(data, model_factory, extra=(), epochs=EPOCHS):
+def _run(data, model_factory, extra=(), epochs=EPOCHS, **fit_kwargs):
     """'Start the script': seed, build, compile, fit."""
     x, y, xv, yv = data
     model = model_factory(seed=0, dropout=0.3, optimizer=Adam(learning_rate=0.02))
@@ -61,6 +61,7 @@ def _run(data, model_factory, extra=(), epochs=EPOCHS):
         verbose=0,
         validation_data=(xv, yv),
         callbacks=[*cbs, *extra],
+        **fit_kwargs,
     )
     return model, cbs, h
 
@@ -101,6 +102,32 @@ def test_killed_run_resumes_at_the_next_epoch_and_ends_like_an_uninterrupted_one
     assert model.history.history["learning_rate"] == pytest.approx([0.02, 0.02, 0.02, 0.01, 0.01])
     _assert_same_end(model, cbs, h, *reference)
     assert not backup_dir.exists()  # deleted once training completed
+
+
+def test_fit_resume_folder_is_backup_and_restore(tmp_path, data, model_factory, reference):
+    backup_dir = tmp_path / "backup"
+    with pytest.raises(RuntimeError, match="killed"):
+        _run(data, model_factory, [Kill(epoch=3, batch=0)], resume=backup_dir)
+    assert os.listdir(backup_dir) == ["backup.safetensors"]
+    epochs_run = []
+    spy = LambdaCallback(on_epoch_begin=lambda epoch, logs: epochs_run.append(epoch))
+    model, cbs, h = _run(data, model_factory, [spy], resume=str(backup_dir))
+    assert epochs_run == [3, 4]
+    _assert_same_end(model, cbs, h, *reference)
+
+
+def test_fit_resume_errors(tmp_path, data, model_factory):
+    x, y, _, _ = data
+    model = model_factory()
+    with pytest.raises(ValueError, match="callbacks has none"):
+        model.fit(x, y, verbose=0, resume=True)
+    with pytest.raises(ValueError, match="already has one"):
+        model.fit(x, y, verbose=0, resume=tmp_path, callbacks=[BackupAndRestore(tmp_path)])
+    with pytest.raises(TypeError, match="folder path"):
+        model.fit(x, y, verbose=0, resume=3)
+    # resume=True with the callback: the callback's folder is used.
+    h = model.fit(x, y, epochs=2, verbose=0, resume=True, callbacks=[BackupAndRestore(tmp_path)])
+    assert h.epoch == [0, 1]
 
 
 def test_resume_mid_epoch_with_an_integer_save_freq(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -370,14 +371,21 @@ class Trainer:
         validation_steps: int | None = None,
         validation_batch_size: int | None = None,
         validation_freq: int = 1,
+        resume: bool | str | os.PathLike = False,
     ) -> History:
         """Train for ``epochs`` passes over the data; returns a :class:`History`.
 
         ``x`` may be arrays (then give ``y``), a dataset or a generator yielding ``(x, y)``
         batches. ``validation_split`` holds out the last fraction of array data (before
         shuffling); ``validation_data`` is ``(x_val, y_val)`` or a dataset.
+
+        ``resume``: a folder: back the training state up there and, if a killed run left a
+        backup, continue from it (the same as adding ``BackupAndRestore(folder)`` to
+        ``callbacks``); ``True``: continue from the ``BackupAndRestore`` in ``callbacks``
+        (an error if there is none).
         """
         self._assert_compiled("fit")
+        callbacks = _with_resume(callbacks, resume)
         if not 0 <= validation_split < 1:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split}.")
         if validation_split and validation_data is None:
@@ -874,6 +882,34 @@ def _concat_outputs(outputs: list[Any]) -> Any:
     if isinstance(first, (list, tuple)):
         return [torch.cat([o[i] for o in outputs]).cpu().numpy() for i in range(len(first))]
     return np.concatenate(outputs)
+
+
+def _with_resume(callbacks: Any, resume: Any) -> Any:
+    """``fit(resume=...)`` as a ``BackupAndRestore`` callback."""
+    from lamina.callbacks import BackupAndRestore
+
+    if resume is False or resume is None:
+        return callbacks
+    given = list(callbacks or [])
+    backups = [cb for cb in given if isinstance(cb, BackupAndRestore)]
+    if resume is True:
+        if not backups:
+            raise ValueError(
+                "fit(resume=True) continues from a BackupAndRestore backup, but callbacks has "
+                "none. Pass the folder instead, fit(..., resume='backups/run1'), or add "
+                "callbacks=[lamina.callbacks.BackupAndRestore('backups/run1')]."
+            )
+        return callbacks
+    if not isinstance(resume, (str, os.PathLike)):
+        raise TypeError(
+            f"resume must be True, False or a folder path, got {type(resume).__name__}."
+        )
+    if backups:
+        raise ValueError(
+            "fit(resume=<folder>) adds a BackupAndRestore callback, but callbacks already has "
+            "one; keep one of the two."
+        )
+    return [*given, BackupAndRestore(resume)]
 
 
 class _CompiledOrEager:
