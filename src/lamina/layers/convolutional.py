@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from lamina import activations, constraints, initializers, regularizers
 from lamina.engine.layer import InputSpec, Layer, register_layer
 from lamina.layers import _conv_utils as cu
+from lamina.layers._conv1d_backward import conv1d_channels_last
 
 __all__ = [
     "Conv1D",
@@ -294,6 +295,39 @@ class Conv1D(_Conv):
 
     _rank = 1
     _paddings = ("valid", "same", "causal")
+
+    def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        if not self._gemm_backward(inputs):
+            return super().call(inputs)
+        # Training on CPU: oneDNN's forward, lamina's backward (_conv1d_backward.py).
+        x = inputs if inputs.dtype == self.kernel.dtype else inputs.to(self.kernel.dtype)
+        self._check_fits((x.shape[1],))
+        pads = cu.paddings(
+            (x.shape[1],), self.kernel_size, self.strides, self.padding, self.dilation_rate
+        )
+        if pads[0] != (0, 0):
+            x = cu.pad_input(x, pads, "channels_last")
+        y = conv1d_channels_last(x, self.kernel, self.bias, self.dilation_rate[0])
+        return self.activation(y)
+
+    def _gemm_backward(self, inputs: torch.Tensor) -> bool:
+        """Whether a backward pass will follow and lamina's is faster than oneDNN's: stride 1,
+        no groups, channels last, float on CPU, and enough work (below ~3e7 multiply-adds
+        oneDNN is as fast; measured in docs/convolutions.md)."""
+        if not (
+            torch.is_grad_enabled()
+            and inputs.dim() == 3
+            and self.strides == (1,)
+            and self.groups == 1
+            and self.data_format == "channels_last"
+            and inputs.device.type == "cpu"
+            and self.kernel.dtype in (torch.float32, torch.float64)
+            and (inputs.requires_grad or self.kernel.requires_grad)
+            and not torch.compiler.is_compiling()
+        ):
+            return False
+        n, length, channels = inputs.shape
+        return n * length * channels * self.filters * self.kernel_size[0] >= 30_000_000
 
 
 @register_layer()
