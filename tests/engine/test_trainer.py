@@ -393,3 +393,18 @@ def test_jit_compile_all_keeps_masks_of_padded_sequences():
     np.testing.assert_allclose(
         model.predict(x, verbose=0), model.predict(x[:, :8], verbose=0), atol=1e-6
     )
+
+
+def test_predict_before_fit_builds_trainable_weights():
+    """A model built by its first predict (under inference_mode) must still train."""
+    x = np.random.default_rng(0).normal(size=(16, 5)).astype("float32")
+    y = x.sum(1, keepdims=True)
+    model = Sequential(
+        [layers.Dense(8, activation="relu"), layers.BatchNormalization(), layers.Dense(1)]
+    )
+    model.compile("adam", "mse")
+    before = model.predict(x, verbose=0)
+    assert not any(w.is_inference() for w in model.weights)
+    hist = model.fit(x, y, epochs=3, verbose=0)
+    assert hist.history["loss"][-1] < hist.history["loss"][0]
+    assert not np.allclose(model.predict(x, verbose=0), before)

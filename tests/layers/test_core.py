@@ -177,3 +177,25 @@ def test_dropout_is_reproducible_with_a_seed():
     lamina.utils.set_random_seed(3)
     b = layer(torch.ones(10, 10), training=True)
     assert torch.equal(a, b)
+
+
+def test_dense_inference_weight_cache_follows_every_change_of_the_kernel():
+    """predict uses a cached (out, in) copy of the kernel; it must never be stale."""
+    model = lamina.Sequential([layers.Dense(3, input_shape=(4,))])
+    model.compile("sgd", "mse")
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+
+    def expected():
+        kernel, bias = model.layers[0].get_weights()
+        return x @ kernel + bias
+
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected(), rtol=1e-5, atol=1e-6)
+    model.fit(x, np.ones((8, 3), "float32"), epochs=1, verbose=0)  # in-place optimizer update
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected(), rtol=1e-5, atol=1e-6)
+    kernel, bias = model.layers[0].get_weights()
+    model.layers[0].set_weights([kernel * 2, bias])
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected(), rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        model.layers[0].kernel.mul_(-1)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected(), rtol=1e-5, atol=1e-6)
+    assert "_inference_cache" not in "".join(model.state_dict())

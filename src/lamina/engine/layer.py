@@ -126,7 +126,10 @@ class Layer(nn.Module):
 
             @functools.wraps(original)
             def build(self: Layer, input_shape: Any) -> None:
-                original(self, input_shape)
+                # Weights created while predict runs under inference_mode would be inference
+                # tensors, which a later fit cannot train: create them as normal tensors.
+                with torch.inference_mode(False):
+                    original(self, input_shape)
                 self.built = True
                 if self._build_input_shape is None:
                     self._build_input_shape = input_shape
@@ -376,7 +379,8 @@ class Layer(nn.Module):
             return
         self._build_device = device
         self._build_input_shape = input_shape
-        self.build(input_shape)
+        with torch.inference_mode(False):  # see __init_subclass__
+            self.build(input_shape)
         self.built = True
 
     def compute_output_shape(self, input_shape: Any) -> Any:
