@@ -452,8 +452,8 @@ class Layer(nn.Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs:
-            # torch.compile may reach forward with the caller's own keywords (it can re-derive
-            # them past __call__'s filtering), so filter here too.
+            # Filtered here, where `call` is reached, not in __call__: torch.compile can re-enter
+            # forward with the caller's own keywords.
             takes_training, takes_mask, _ = _call_plan(type(self))
             if not takes_training and "training" in kwargs:
                 kwargs = {k: v for k, v in kwargs.items() if k != "training"}
@@ -489,13 +489,10 @@ class Layer(nn.Module):
                     self._check_input_spec(tuple(inputs.shape))
             else:
                 self._check_input_spec(_shape_of(inputs))
-        # 4. Pass `training` and `mask` only to a `call` that accepts them.
-        # (A new dict, not `del kwargs[...]`: torch.compile loses deletions from **kwargs.)
-        takes_training, takes_mask, computes_mask = _call_plan(type(self))
+        # 4. Hand the input's mask to a `call` that takes one; `forward` drops the `training`
+        # and `mask` keywords a `call` does not accept.
+        _, takes_mask, computes_mask = _call_plan(type(self))
         mask = kwargs.get("mask") if "mask" in kwargs else _mask_of(inputs)
-        if kwargs and (not takes_training or not takes_mask):
-            dropped = ("mask",) if takes_training else ("training", "mask")
-            kwargs = {k: v for k, v in kwargs.items() if k not in dropped}
         if takes_mask:
             kwargs["mask"] = mask
         if _CALL_STATE.depth == 0 and _CALL_STATE.loss_layers:
