@@ -17,10 +17,16 @@ Prints ms/step (best timed epoch of each run, median over runs) and the ratio to
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
-from bench.harness import interleave, machine_load, print_table, summarize
+from bench.harness import (
+    interleave,
+    lamina_fit_epoch,
+    machine_load,
+    print_table,
+    summarize,
+    time_steps,
+)
 
 VOCAB, SEQ_LEN, EMBED, FILTERS, KERNEL, POOL, BATCH = 10000, 500, 128, 32, 7, 5, 128
 
@@ -127,28 +133,12 @@ def run_lamina(args: dict[str, Any]) -> dict[str, Any]:
         loss="binary_crossentropy",
         metrics=["accuracy"],
     )
-    steps = 0
-
-    class Count(lamina.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            nonlocal steps
-            steps += self.params["steps"]
-
-    def epoch() -> None:
-        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[Count()])
-
-    return _time_epochs(epoch, args, lambda: steps)
+    epoch, steps = lamina_fit_epoch(model, x, y, BATCH)
+    return _time_epochs(epoch, args, steps)
 
 
 def _time_epochs(epoch, args: dict[str, Any], steps) -> dict[str, Any]:
-    epoch()  # warm-up epoch (allocations, lazy builds)
-    times = []
-    for _ in range(args["epochs"]):
-        before = steps()
-        t = time.perf_counter()
-        epoch()
-        times.append((time.perf_counter() - t) / max(1, steps() - before) * 1000)
-    return {"ms_per_step": min(times), "load": machine_load(0.2)}
+    return time_steps(epoch, args["epochs"], steps, load=machine_load(0.2))
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

@@ -243,6 +243,37 @@ def interleave(module: str, contenders: list[str], args: dict[str, Any], repeats
     return results
 
 
+# ------------------------------------------------------------------ the per-workload scripts
+def time_steps(epoch: Any, epochs: int, steps: Any, **extra: Any) -> dict[str, Any]:
+    """A warm-up call of ``epoch``, then ``epochs`` timed ones; ``steps()`` counts the steps
+    run so far. The best epoch's ms per step (bench/mlp.py, conv.py)."""
+    epoch()  # warm-up epoch (allocations, lazy builds)
+    times = []
+    for _ in range(epochs):
+        before = steps()
+        t = time.perf_counter()
+        epoch()
+        times.append((time.perf_counter() - t) / max(1, steps() - before) * 1000)
+    return {"ms_per_step": min(times), **extra}
+
+
+def lamina_fit_epoch(model: Any, x: Any, y: Any, batch: int) -> tuple[Any, Any]:
+    """``(epoch, steps)`` for :func:`time_steps`: one ``model.fit`` epoch, and the number of
+    steps the fits have run."""
+    import lamina
+
+    count = [0]
+
+    class Count(lamina.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            count[0] += self.params["steps"]
+
+    def epoch() -> None:
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0, callbacks=[Count()])
+
+    return epoch, lambda: count[0]
+
+
 # --------------------------------------------------------------------------- summarizing
 def summarize(results: dict[str, list[dict]], key: str, reference: str) -> list[dict]:
     """One row per contender: median, min, max of ``key`` over its runs, the ratio of medians

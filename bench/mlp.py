@@ -11,10 +11,9 @@ Run: ``python -m bench.mlp [--quick] [--repeats 3]``
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
-from bench.harness import interleave, print_table, summarize
+from bench.harness import interleave, lamina_fit_epoch, print_table, summarize, time_steps
 
 N_FEATURES, N_CLASSES, HIDDEN, BATCH = 784, 10, 512, 128
 
@@ -63,13 +62,12 @@ def run_handwritten(args: dict[str, Any]) -> dict[str, Any]:
             steps += 1
         float(total), float(correct)
 
-    return _time_epochs(epoch, args, lambda: steps)
+    return time_steps(epoch, args["epochs"], lambda: steps)
 
 
 def run_lamina(args: dict[str, Any]) -> dict[str, Any]:
     import torch
 
-    import lamina
     from lamina import layers, models
 
     torch.manual_seed(0)
@@ -82,28 +80,8 @@ def run_lamina(args: dict[str, Any]) -> dict[str, Any]:
         ]
     )
     model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
-    steps = 0
-
-    class Count(lamina.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            nonlocal steps
-            steps += self.params["steps"]
-
-    def epoch() -> None:
-        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[Count()])
-
-    return _time_epochs(epoch, args, lambda: steps)
-
-
-def _time_epochs(epoch, args: dict[str, Any], steps) -> dict[str, Any]:
-    epoch()  # warm-up epoch (allocations, lazy builds)
-    times = []
-    for _ in range(args["epochs"]):
-        before = steps()
-        t = time.perf_counter()
-        epoch()
-        times.append((time.perf_counter() - t) / max(1, steps() - before) * 1000)
-    return {"ms_per_step": min(times)}
+    epoch, steps = lamina_fit_epoch(model, x, y, BATCH)
+    return time_steps(epoch, args["epochs"], steps)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
