@@ -379,8 +379,7 @@ class Layer(nn.Module):
             return
         self._build_device = device
         self._build_input_shape = input_shape
-        with torch.inference_mode(False):  # see __init_subclass__
-            self.build(input_shape)
+        self.build(input_shape)  # (outside inference_mode: see __init_subclass__)
         self.built = True
 
     def compute_output_shape(self, input_shape: Any) -> Any:
