@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -69,15 +69,13 @@ def global_policy() -> Policy:
     return _GLOBAL
 
 
-@contextlib.contextmanager
-def autocast(device: torch.device) -> Iterator[None]:
-    """``torch.autocast`` with the global policy's compute dtype, or nothing for float32."""
+def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """``torch.autocast`` with the global policy's compute dtype, or nothing for float32. The
+    context can be entered again after it exits (predict enters it once per batch)."""
     policy = _GLOBAL
     if not policy.is_mixed:
-        yield
-        return
-    with torch.autocast(device_type=device.type, dtype=getattr(torch, policy.compute_dtype)):
-        yield
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=getattr(torch, policy.compute_dtype))
 
 
 class LossScaler:

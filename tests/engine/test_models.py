@@ -148,3 +148,29 @@ def test_top_level_names():
     assert lamina.Input is lamina.layers.Input
     for module in ("optimizers", "losses", "metrics", "callbacks", "regularizers", "utils"):
         assert getattr(lamina, module) is not None
+
+
+def test_layer_calls_honour_torch_module_hooks():
+    """Layers skip nn.Module.__call__ when no hook is registered; with hooks (on the layer, or
+    global ones) every hook still runs, in fit and predict alike."""
+    model = Sequential([Input((4,)), layers.Dense(3, activation="relu"), layers.Dense(2)])
+    seen = []
+    handle = model.layers[0].register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
+    pre = model.layers[1].register_forward_pre_hook(lambda m, args: (args[0] * 0,))
+    out = model.predict(np.ones((5, 4), np.float32), batch_size=5, verbose=0)
+    assert seen == [(5, 3)]
+    # the pre-hook replaced the second layer's input with zeros: output = its bias (zeros)
+    np.testing.assert_array_equal(out, np.zeros((5, 2), np.float32))
+    handle.remove()
+    pre.remove()
+    calls = []
+    glob = torch.nn.modules.module.register_module_forward_hook(
+        lambda m, i, o: calls.append(type(m).__name__)
+    )
+    try:
+        model.predict(np.ones((2, 4), np.float32), verbose=0)
+    finally:
+        glob.remove()
+    assert calls.count("Dense") == 2
+    model.predict(np.ones((2, 4), np.float32), verbose=0)
+    assert seen == [(5, 3)]  # removed hooks stay removed

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.modules import module as _module_impl
 
 from lamina import config, constraints, initializers, regularizers
 from lamina._registry import Registry, all_registries, snake_case
@@ -480,11 +481,17 @@ class Layer(nn.Module):
         spec = self.input_spec
         if spec is not None:
             if type(inputs) is torch.Tensor:
-                if (
-                    (spec.ndim is not None and inputs.dim() != spec.ndim)
-                    or (spec.axes and any(inputs.shape[a] != n for a, n in spec.axes.items()))
-                    or (spec.min_ndim is not None and inputs.dim() < spec.min_ndim)
-                ):
+                rank = inputs.dim()
+                fits = (spec.ndim is None or rank == spec.ndim) and (
+                    spec.min_ndim is None or rank >= spec.min_ndim
+                )
+                if fits and spec.axes:
+                    shape = inputs.shape
+                    for axis, size in spec.axes.items():
+                        if not -rank <= axis < rank or shape[axis] != size:
+                            fits = False
+                            break
+                if not fits:
                     self._check_input_spec(tuple(inputs.shape))
             else:
                 self._check_input_spec(_shape_of(inputs))
@@ -494,15 +501,21 @@ class Layer(nn.Module):
         mask = kwargs.get("mask") if "mask" in kwargs else _mask_of(inputs)
         if takes_mask:
             kwargs["mask"] = mask
-        if _CALL_STATE.depth == 0 and _CALL_STATE.loss_layers:
-            for layer in _CALL_STATE.loss_layers:
+        state = _CALL_STATE
+        if state.depth == 0 and state.loss_layers:
+            for layer in state.loss_layers:
                 layer._call_losses = []
-            _CALL_STATE.loss_layers = []
-        _CALL_STATE.depth += 1
+            state.loss_layers = []
+        state.depth += 1
         try:
-            outputs = super().__call__(*args, **kwargs)
+            if torch.compiler.is_compiling() or _has_hooks(self):
+                outputs = super().__call__(*args, **kwargs)
+            else:
+                # nn.Module.__call__ only looks for hooks before calling forward; without any,
+                # calling forward directly is the same and cheaper.
+                outputs = self.forward(*args, **kwargs)
         finally:
-            _CALL_STATE.depth -= 1
+            state.depth -= 1
         if first_call:
             self._first_output_shape = _shape_of(outputs)
         # 5. Attach the output mask and any activity penalty.
@@ -610,6 +623,23 @@ class _CallState:
 
 
 _CALL_STATE = _CallState()
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    """Whether ``module.__call__`` must go through ``nn.Module.__call__``: hooks on the module
+    or global module hooks, or a ``torch.jit`` trace in progress."""
+    d = module.__dict__
+    return bool(
+        d["_forward_pre_hooks"]
+        or d["_forward_hooks"]
+        or d["_backward_pre_hooks"]
+        or d["_backward_hooks"]
+        or _module_impl._global_forward_pre_hooks
+        or _module_impl._global_forward_hooks
+        or _module_impl._global_backward_pre_hooks
+        or _module_impl._global_backward_hooks
+        or torch._C._get_tracing_state()
+    )
 
 
 _CALL_PLANS: dict[type, tuple[bool, bool, bool]] = {}

@@ -703,18 +703,21 @@ class Trainer:
             },
         )
         outputs: list[Any] = []
+        want_begin = cbs.wants("on_predict_batch_begin")
+        want_end = cbs.wants("on_predict_batch_end")
+        autocast = mixed_precision.autocast(device)
         try:
             with _compute_context(), torch.inference_mode():
                 cbs.call("on_predict_begin", None)
                 for step, (bx, _, _) in enumerate(adapter):
-                    if cbs.wants("on_predict_batch_begin"):
+                    if want_begin:
                         cbs.call("on_predict_batch_begin", step, None)
                     if not self.built:
                         self._build_from_batch(bx)
-                    with mixed_precision.autocast(device):
+                    with autocast:
                         out = self(bx, training=False)
                     outputs.append(out)
-                    if cbs.wants("on_predict_batch_end"):
+                    if want_end:
                         cbs.call("on_predict_batch_end", step, {"outputs": out})
                 cbs.call("on_predict_end", None)
         finally:
