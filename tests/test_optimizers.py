@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 import lamina.optimizers as lo
 from lamina.errors import LaminaWarning
@@ -319,6 +320,30 @@ def test_torch_lr_scheduler_on_the_underlying_optimizer():
     scheduler.step()
     assert opt.learning_rate == 0.5
     assert step_with_grad(opt, w) == pytest.approx(0.5)
+
+
+def test_step_hooks_and_schedulers_still_see_every_step(recwarn):
+    """lamina skips torch.optim's step wrapper only when nothing listens: step hooks (on the
+    optimizer or global) run, and a torch scheduler sees the step (no "scheduler.step() before
+    optimizer.step()" warning)."""
+    w, opt = sgd_on_one_weight(learning_rate=1.0)
+    opt.build([w])
+    seen = []
+    pre = opt.torch_optimizer.register_step_pre_hook(lambda o, a, k: seen.append("pre"))
+    assert step_with_grad(opt, w) == pytest.approx(1.0)
+    pre.remove()
+    post = register_optimizer_step_post_hook(lambda o, a, k: seen.append("global post"))
+    try:
+        step_with_grad(opt, w)
+    finally:
+        post.remove()
+    step_with_grad(opt, w)
+    assert seen == ["pre", "global post"]  # each hook once; removed hooks are not called
+    scheduler = torch.optim.lr_scheduler.StepLR(opt.torch_optimizer, step_size=1, gamma=0.5)
+    for expected in (1.0, 0.5, 0.25):
+        assert step_with_grad(opt, w) == pytest.approx(expected)
+        scheduler.step()
+    assert not [r for r in recwarn if "lr_scheduler.step()" in str(r.message)]
 
 
 def test_weight_decay_exclusion():

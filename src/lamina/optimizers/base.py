@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
+from torch.optim import optimizer as _torch_optimizer_module
 
 from lamina._registry import Registry, snake_case
 from lamina.errors import LaminaWarning
@@ -297,7 +298,11 @@ class Optimizer(OptimizerState):
         if self.weight_decay:
             decayed = [p for i, p in zip(idx, params) if self._decay_mask[i]]
             torch._foreach_mul_(decayed, 1 - lr * self.weight_decay)
-        opt.step()
+        if _unhooked(opt):
+            with torch.no_grad():
+                opt._step_unhooked()
+        else:
+            opt.step()
         if self.use_ema:
             m = self.ema_momentum if self.iterations else 0.0
             torch._foreach_mul_(self._ema, m)
@@ -442,3 +447,17 @@ class Optimizer(OptimizerState):
             if k == "learning_rate" or (defaults.get(k, inspect.Parameter.empty) != v)
         }
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+
+def _unhooked(opt: torch.optim.Optimizer) -> bool:
+    """Whether ``opt.step()`` would only run the update: one of lamina's kernels, with no step
+    hooks, and ``step`` not replaced on the instance (a torch LR scheduler's call counter, or
+    ``jit_compile``'s compiled step)."""
+    return (
+        hasattr(opt, "_step_unhooked")
+        and "step" not in opt.__dict__
+        and not opt._optimizer_step_pre_hooks
+        and not opt._optimizer_step_post_hooks
+        and not _torch_optimizer_module._global_optimizer_pre_hooks
+        and not _torch_optimizer_module._global_optimizer_post_hooks
+    )

@@ -77,6 +77,13 @@ class _ForeachOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self._step_unhooked()
+        return loss
+
+    def _step_unhooked(self) -> None:
+        """The update itself, without ``torch.optim``'s step wrapper (its profiler record and
+        hook loops cost more Python time than a small model's update): lamina's optimizers call
+        it under ``no_grad`` when no step hook is registered (see ``base.Optimizer._update``)."""
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
@@ -94,7 +101,6 @@ class _ForeachOptimizer(torch.optim.Optimizer):
             slots = {name: [s[name] for s in states] for name in names}
             group["step"] += 1
             self._update(group, params, grads, slots)
-        return loss
 
 
 class KerasSGD(_ForeachOptimizer):
