@@ -971,8 +971,11 @@ def _format_logs(logs: dict[str, float], names: list[str], return_dict: bool) ->
 
 @contextlib.contextmanager
 def _compute_context() -> Iterator[None]:
-    """Settings that hold while lamina computes (restored afterwards)."""
+    """Settings that hold while lamina computes: denormals flushed (restored afterwards), and,
+    once per process, malloc's thresholds raised (``lamina/engine/allocator.py``)."""
+    from lamina.engine.allocator import tune_malloc
     from lamina.engine.denormals import flush_denormals
 
+    tune_malloc()
     with flush_denormals():
         yield
