@@ -11,6 +11,7 @@ from typing import Any
 CONTENDERS: dict[str, tuple[str, str]] = {
     "torch": ("workloads.torch_run", "torch"),
     "torch_compile": ("workloads.torch_run", "torch_compile"),
+    "torch_malloc": ("workloads.torch_run", "torch_malloc"),
     "lamina": ("workloads.lamina_run", "lamina"),
     "lamina_jit": ("workloads.lamina_run", "lamina_jit"),
     "keras_jax": ("keras_contenders", "keras"),
@@ -128,7 +129,11 @@ WORKLOADS: dict[str, Workload] = {
                 "full": {"n": 25000, "steps": 8, "epochs": 2},
             },
             caps={"keras_torch": _SLOW_RNN},
-            not_run={"torch_compile": _COMPILE_LOOP, "lamina_jit": _COMPILE_LOOP},
+            not_run={
+                "torch_compile": _COMPILE_LOOP,
+                "lamina_jit": _COMPILE_LOOP,
+                "torch_malloc": "small per-timestep buffers: malloc's settings do not apply",
+            },
         ),
     ]
 }

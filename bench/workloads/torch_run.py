@@ -209,6 +209,17 @@ def run_torch(args: dict) -> dict:
     return _run(args, compiled=False)
 
 
+def run_torch_malloc(args: dict) -> dict:
+    """The hand-written loop with the glibc malloc settings lamina applies at its first ``fit``
+    (``lamina/engine/allocator.py``): the reference minus that one difference."""
+    from lamina.engine.allocator import tune_malloc
+
+    tuned = tune_malloc()
+    out = _run(args, compiled=False)
+    out["info_malloc_tuned"] = tuned
+    return out
+
+
 def run_torch_compile(args: dict) -> dict:
     """The hand-written loop with ``torch.compile`` on forward + loss and on the optimizer step."""
     return _run(args, compiled=True)
