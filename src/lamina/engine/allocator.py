@@ -8,7 +8,10 @@ is 33 MB a batch, then Conv1D) that is ~14,500 page faults and ~38 ms of system 
 on 2 cores. lamina raises malloc's mmap threshold to 256 MiB and its trim threshold to 1 GiB
 once per process, at its first ``fit`` / ``evaluate`` / ``predict``, so those buffers are
 reused from the heap: W3 went from 134.8 to 111.8 ms per step (page faults 14,518 -> 98 per
-step, peak memory 450 -> 453 MB, same run).
+step, peak memory 450 -> 453 MB, same run). W2 (an LSTM whose oneDNN kernel takes a 117 MiB
+workspace every training step) went from ~145 to ~83 ms per step, but its peak memory rose by
+~12% (heap fragmentation: 258 -> 290 MiB above the process's start in ``bench/``); the
+hand-written loop given the same settings shows the same rise (225 -> 279 MiB).
 
 The settings are process-wide and stay (glibc has no way to read the previous values back):
 memory that tensors free is kept by the process for reuse, up to 1 GiB at the top of the heap,
