@@ -310,6 +310,8 @@ def summarize(results: dict[str, list[dict]], key: str, reference: str) -> list[
             "peak_mb": mem,
             "mem_ratio": mem / ref_mem if mem is not None and ref_mem else None,
             "warmup_extra_s": median_of(ok, "warmup_extra_s"),
+            "minor_page_faults": median_of(ok, "minor_page_faults"),
+            "system_cpu_s": median_of(ok, "system_cpu_s"),
             "busy": any(r.get("load", {}).get("busy") for r in ok),
             "load": [r.get("load", {}).get("loadavg_1min") for r in ok],
         }
@@ -369,12 +371,17 @@ def _run_one(module: str, contender: str, args: dict[str, Any]) -> dict:
     if fn is None:
         return {"skipped": f"bench.{module} has no contender {contender!r}"}
     base = rss_mb()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     try:
         out = fn(args)
     except Skip as e:
         return {"skipped": str(e)}
     out["wall_s"] = round(time.perf_counter() - start, 3)
+    # the cost of the allocator mapping memory afresh (lamina/engine/allocator.py), whole run
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    out["minor_page_faults"] = after.ru_minflt - usage.ru_minflt
+    out["system_cpu_s"] = round(after.ru_stime - usage.ru_stime, 3)
     out["peak_mb"] = peak_rss_mb() - (_baseline_mb if _baseline_mb is not None else base)
     return out
 
