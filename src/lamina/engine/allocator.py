@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 import sys
@@ -38,17 +39,10 @@ MMAP_THRESHOLD = 256 << 20  # bytes: allocations below this come from the heap
 TRIM_THRESHOLD = 1 << 30  # bytes: free memory at the top of the heap kept for reuse
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameter numbers (malloc.h)
 
-_state: dict[str, bool] = {}
 
-
+@functools.cache
 def tune_malloc() -> bool:
     """Apply the settings once per process; whether they are in effect."""
-    if "applied" not in _state:
-        _state["applied"] = _apply()
-    return _state["applied"]
-
-
-def _apply() -> bool:
     if os.environ.get("LAMINA_MALLOC_TUNING", "1").strip().lower() in ("0", "false", "no", "off"):
         return False
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
