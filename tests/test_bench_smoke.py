@@ -125,3 +125,12 @@ def test_smoke_suite_runs_every_workload(tmp_path):
         assert rows[REFERENCE]["median"] > 0 and rows[REFERENCE]["ratio"] == 1.0, key
         # lamina either ran or says why not (a layer that is not written yet).
         assert rows["lamina"].get("median", 0) > 0 or rows["lamina"].get("skipped"), (key, rows)
+
+
+def test_overhead_script_runs_and_reports_both_ratios(capsys):
+    from bench import overhead
+
+    ratios = overhead.main(["--rounds", "1"])
+    assert set(ratios) == {"tiny predict, batch 8", "W1 MLP call loop, batch 128"}
+    assert all(r > 0 for r in ratios.values())
+    assert "ratio" in capsys.readouterr().out
