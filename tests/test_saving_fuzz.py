@@ -18,7 +18,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from lamina import Input, Model, layers
 from lamina.errors import LoadError
@@ -184,6 +184,9 @@ OPT_PATHS = list(_paths(OPT_STATE))
 
 @FUZZ
 @given(st.sampled_from(CONFIG_PATHS), _JSON)
+@example(  # a tensor reference naming a list instead of a layer (found by this test)
+    path=("config", "layers", 1, "inbound_nodes", 0, "args", 0, "__tensor__", 0), value=[]
+)
 def test_config_values_of_any_type(path, value):
     config = _replace(CONFIG, path, value)
     assert_original_or_config_effect(attempt(with_members(config=config)))

@@ -189,8 +189,13 @@ def _refs(x: Any) -> list[tuple[Any, Any]]:
         item = stack.pop()
         if isinstance(item, dict):
             ref = item.get("__tensor__")
-            if isinstance(ref, list) and len(ref) == 3:
-                out.append((ref[0], ref[1]))
+            if (
+                isinstance(ref, list)
+                and len(ref) == 3
+                and isinstance(ref[0], str)
+                and isinstance(ref[1], int)
+            ):
+                out.append((ref[0], ref[1]))  # malformed refs are reported by the engine
             else:
                 stack.extend(item.values())
         elif isinstance(item, list):
