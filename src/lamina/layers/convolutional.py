@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from lamina import activations, constraints, initializers, regularizers
 from lamina.engine.layer import InputSpec, Layer, register_layer
-from lamina.layers import _conv_utils as cu
+from lamina.layers import _conv_utils as cu, _embedding_conv1d as evc
 from lamina.layers._conv1d_backward import conv1d_channels_last
 
 __all__ = [
@@ -297,6 +297,9 @@ class Conv1D(_Conv):
     _paddings = ("valid", "same", "causal")
 
     def call(self, inputs: torch.Tensor) -> torch.Tensor:
+        y = self._through_vocabulary(inputs)
+        if y is not None:
+            return self.activation(y)
         if not self._gemm_backward(inputs):
             return super().call(inputs)
         # Training on CPU: oneDNN's forward, lamina's backward (_conv1d_backward.py).
@@ -309,6 +312,71 @@ class Conv1D(_Conv):
             x = cu.pad_input(x, pads, "channels_last")
         y = conv1d_channels_last(x, self.kernel, self.bias, self.dilation_rate[0])
         return self.activation(y)
+
+    def _through_vocabulary(self, inputs: torch.Tensor) -> torch.Tensor | None:
+        """The output computed from the token ids when ``inputs`` is an unchanged
+        ``Embedding`` output and that is cheaper (``_embedding_conv1d.py``), else None.
+
+        Training and inference each have a cost model (``evc.cheaper_in_training`` /
+        ``cheaper_in_inference``); inference also needs the ``(vocab * kernel_size, filters)``
+        table to fit in 2**26 numbers, and keeps it until the embeddings or the kernel change."""
+        found = evc.source(inputs)
+        if found is None:
+            return None
+        ids, embeddings = found
+        kernel = self.kernel
+        if not (
+            inputs.dim() == 3
+            and ids.dim() == 2
+            and self.groups == 1
+            and self.data_format == "channels_last"
+            and inputs.device.type == "cpu"
+            and embeddings.dtype == kernel.dtype
+            and kernel.dtype in (torch.float32, torch.float64)
+            and not _autocast_enabled("cpu")
+            and not torch.compiler.is_compiling()
+        ):
+            return None
+        length, taps = inputs.shape[1], self.kernel_size[0]
+        self._check_fits((length,))
+        stride, dilation = self.strides[0], self.dilation_rate[0]
+        pads = cu.paddings((length,), self.kernel_size, self.strides, self.padding, (dilation,))
+        (vocab, channels), filters = embeddings.shape, kernel.shape[0]
+        steps = inputs.shape[0] * cu.conv_output_length(
+            length, taps, stride, self.padding, dilation
+        )
+        table = None
+        if torch.is_grad_enabled() and (embeddings.requires_grad or kernel.requires_grad):
+            if not evc.cheaper_in_training(vocab, channels, filters, taps, steps):
+                return None
+        elif evc.cheaper_in_inference(channels, filters, taps) and vocab * taps * filters <= 2**26:
+            table = self._vocabulary_table(embeddings, kernel, build=vocab <= 8 * steps)
+            if table is None:
+                return None
+        else:
+            return None
+        return evc.embedding_conv1d(
+            ids, embeddings, kernel, self.bias, stride, dilation, pads[0], table
+        )
+
+    def _vocabulary_table(
+        self, embeddings: torch.Tensor, kernel: torch.Tensor, build: bool
+    ) -> torch.Tensor | None:
+        """The inference table of ``_through_vocabulary``, rebuilt whenever the embeddings or
+        the kernel change (their version counters move with every in-place update,
+        set_weights and load); None when it is not made yet and ``build`` is False (making it
+        would cost more than ~8 batches of the convolution)."""
+        key = tuple(
+            (t._version, t.data_ptr(), t.dtype, tuple(t.shape)) for t in (embeddings, kernel)
+        )
+        cached = self.__dict__.get("_vocabulary_cache")
+        if cached is None or cached[0] != key:
+            if not build:
+                return None
+            with torch.inference_mode(False), torch.no_grad():
+                cached = (key, evc.table_of(embeddings, kernel))
+            self.__dict__["_vocabulary_cache"] = cached  # not a buffer: never saved
+        return cached[1]
 
     def _gemm_backward(self, inputs: torch.Tensor) -> bool:
         """Whether a backward pass will follow and lamina's is faster than oneDNN's: stride 1,
@@ -487,3 +555,10 @@ class Conv2DTranspose(_ConvTranspose):
     """
 
     _rank = 2
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4 takes no device type
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else False
