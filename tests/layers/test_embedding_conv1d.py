@@ -29,6 +29,14 @@ def reference(ids, embeddings, kernel, bias, stride, dilation, padding):
     return F.conv1d(x, kernel, bias, stride, 0, dilation).transpose(1, 2)
 
 
+def spy(monkeypatch) -> list:
+    """Count the calls of the vocabulary path (the calls still run it)."""
+    calls: list = []
+    real = evc.embedding_conv1d
+    monkeypatch.setattr(evc, "embedding_conv1d", lambda *a: calls.append(1) or real(*a))
+    return calls
+
+
 @pytest.mark.parametrize(
     "stride, dilation, padding",
     [(1, 1, "valid"), (2, 1, "same"), (1, 2, "causal"), (3, 1, "valid"), (1, 1, "same")],
@@ -70,9 +78,7 @@ def test_layers_train_through_the_vocabulary_and_agree_with_the_convolution(kwar
     conv = layers.Conv1D(6, 5, **kwargs)
     ids = torch.randint(0, 50, (16, 40), dtype=torch.int32)
     conv(emb(ids[:1]))
-    calls = []
-    real = evc.embedding_conv1d
-    monkeypatch.setattr(evc, "embedding_conv1d", lambda *a: calls.append(1) or real(*a))
+    calls = spy(monkeypatch)
     y = conv(emb(ids))
     assert calls, "the vocabulary path was not taken"
     weights = [emb.embeddings, conv.kernel] + ([conv.bias] if conv.use_bias else [])
@@ -93,13 +99,6 @@ def test_layers_train_through_the_vocabulary_and_agree_with_the_convolution(kwar
     want = torch.autograd.grad(want_y, weights, gy)
     for g, r in zip(got, want):
         torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-5)
-
-
-def spy(monkeypatch) -> list:
-    calls: list = []
-    real = evc.embedding_conv1d
-    monkeypatch.setattr(evc, "embedding_conv1d", lambda *a: calls.append(1) or real(*a))
-    return calls
 
 
 def test_the_cost_model_picks_the_faster_way_for_the_shapes_it_was_fitted_on():
