@@ -100,7 +100,7 @@ WORKLOADS: dict[str, Workload] = {
             {
                 "smoke": {"n": 512, "epochs": 1},
                 "quick": {"n": 2560, "epochs": 2},
-                "full": {"n": 10000, "epochs": 3},
+                "full": {"n": 10000, "epochs": 6},
             },
             unit="ms/batch",
             not_run={"lamina_jit": "jit_compile compiles the training step only"},
@@ -112,7 +112,7 @@ WORKLOADS: dict[str, Workload] = {
             {
                 "smoke": {"n": 256, "seq_len": 20, "epochs": 1},
                 "quick": {"n": 1280, "epochs": 1},
-                "full": {"n": 10000, "epochs": 2},
+                "full": {"n": 10000, "epochs": 4},
             },
             unit="ms/batch",
             caps={"keras_torch": {"n": 256, "epochs": 1}},
