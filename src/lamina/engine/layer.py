@@ -285,6 +285,23 @@ class Layer(nn.Module):
             )
         return int(sum(w.numel() for w in self.weights))
 
+    def _derived(
+        self, name: str, weights: tuple, make: Callable[[], Any], build: bool = True
+    ) -> Any:
+        """``make()``, a tensor computed from ``weights``, kept on the layer under ``name`` (not
+        a buffer: never saved) and remade whenever one of them changes: a weight's version
+        counter moves with every in-place update, ``set_weights`` and load. With ``build``
+        False, None instead of making one that is missing or stale."""
+        key = [(w._version, w.data_ptr(), w.dtype, w.shape) for w in weights]
+        cached = self.__dict__.get(name)
+        if cached is None or cached[0] != key:
+            if not build:
+                return None
+            with torch.inference_mode(False), torch.no_grad():
+                cached = (key, make())
+            self.__dict__[name] = cached
+        return cached[1]
+
     def _keras_view(self, name: str) -> torch.Tensor:
         w = getattr(self, name)
         spec = self._weight_specs.get(name)

@@ -350,7 +350,13 @@ class Conv1D(_Conv):
             if not evc.cheaper_in_training(vocab, channels, filters, taps, steps):
                 return None
         elif evc.cheaper_in_inference(channels, filters, taps) and vocab * taps * filters <= 2**26:
-            table = self._vocabulary_table(embeddings, kernel, build=vocab <= 8 * steps)
+            # kept until a weight changes; made if that costs less than ~8 such batches
+            table = self._derived(
+                "_vocabulary_cache",
+                (embeddings, kernel),
+                lambda: evc.table_of(embeddings, kernel),
+                build=vocab <= 8 * steps,
+            )
             if table is None:
                 return None
         else:
@@ -358,25 +364,6 @@ class Conv1D(_Conv):
         return evc.embedding_conv1d(
             ids, embeddings, kernel, self.bias, stride, dilation, pads[0], table
         )
-
-    def _vocabulary_table(
-        self, embeddings: torch.Tensor, kernel: torch.Tensor, build: bool
-    ) -> torch.Tensor | None:
-        """The inference table of ``_through_vocabulary``, rebuilt whenever the embeddings or
-        the kernel change (their version counters move with every in-place update,
-        set_weights and load); None when it is not made yet and ``build`` is False (making it
-        would cost more than ~8 batches of the convolution)."""
-        key = tuple(
-            (t._version, t.data_ptr(), t.dtype, tuple(t.shape)) for t in (embeddings, kernel)
-        )
-        cached = self.__dict__.get("_vocabulary_cache")
-        if cached is None or cached[0] != key:
-            if not build:
-                return None
-            with torch.inference_mode(False), torch.no_grad():
-                cached = (key, evc.table_of(embeddings, kernel))
-            self.__dict__["_vocabulary_cache"] = cached  # not a buffer: never saved
-        return cached[1]
 
     def _gemm_backward(self, inputs: torch.Tensor) -> bool:
         """Whether a backward pass will follow and lamina's is faster than oneDNN's: stride 1,

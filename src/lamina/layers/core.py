@@ -187,15 +187,8 @@ class Dense(Layer):
         return self.activation(F.linear(inputs, weight, params.get("bias")))
 
     def _inference_weight(self, kernel: torch.Tensor) -> torch.Tensor:
-        """``kernel.T`` as a contiguous tensor, rebuilt whenever the kernel changes (its
-        version counter moves with every in-place update, set_weights and load)."""
-        key = (kernel._version, kernel.data_ptr(), kernel.dtype)
-        cached = self.__dict__.get("_inference_cache")
-        if cached is None or cached[0] != key:
-            with torch.inference_mode(False), torch.no_grad():
-                cached = (key, kernel.T.contiguous())
-            self.__dict__["_inference_cache"] = cached  # not a buffer: never saved
-        return cached[1]
+        """``kernel.T`` as a contiguous tensor, rebuilt whenever the kernel changes."""
+        return self._derived("_inference_cache", (kernel,), lambda: kernel.T.contiguous())
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (*input_shape[:-1], self.units)
