@@ -21,7 +21,7 @@ only where the cost model below (fitted to measured times) says it is cheaper. I
 table is kept until a weight changes. Results equal the convolution's up to float rounding
 (checked against ``F.conv1d`` and by ``gradcheck`` in the tests).
 
-``Embedding`` marks its output with the token ids it came from (``mark``); ``Conv1D`` looks for
+``Embedding`` marks its output with the token ids it came from (``embed``); ``Conv1D`` looks for
 the mark (``source``), which is only honoured while the output is unchanged (its version
 counter has not moved) — any layer or operation in between makes a new tensor, and the layers
 then run as usual.
@@ -47,18 +47,26 @@ __all__ = [
     "GatherSum",
     "cheaper_in_inference",
     "cheaper_in_training",
+    "embed",
     "embedding_conv1d",
-    "mark",
     "source",
 ]
 
 _MARK = "_lamina_token_ids"
 
 
-def mark(output: torch.Tensor, ids: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
-    """Record on ``output`` (``F.embedding(ids, embeddings)``) where it came from."""
-    if not torch.compiler.is_compiling():
-        setattr(output, _MARK, (ids, embeddings, output._version))
+def embed(ids: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+    """``F.embedding(ids, embeddings)``, marked on CPU with where it came from. The mark needs
+    a version counter, which inference-mode tensors lack, so in inference mode the output is
+    made as a normal tensor (still without gradients). Not marked on other devices or while
+    ``torch.compile`` traces (attributes on tensors would break the graph)."""
+    if ids.device.type != "cpu" or torch.compiler.is_compiling():
+        return F.embedding(ids, embeddings)
+    if torch.is_inference_mode_enabled():
+        with torch.inference_mode(False), torch.no_grad():
+            return embed(ids, embeddings)
+    output = F.embedding(ids, embeddings)
+    setattr(output, _MARK, (ids, embeddings, output._version))
     return output
 
 

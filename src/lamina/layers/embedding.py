@@ -16,11 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from lamina import constraints, initializers, regularizers
 from lamina.engine.layer import Layer, register_layer
-from lamina.layers._embedding_conv1d import mark
+from lamina.layers._embedding_conv1d import embed
 
 __all__ = ["Embedding", "Masking"]
 
@@ -123,14 +122,8 @@ class Embedding(Layer):
             and not torch.compiler.is_compiling()  # reading the range would break the graph
         ):
             self._check_ids(ids)
-        if ids.device.type != "cpu" or torch.compiler.is_compiling():
-            return F.embedding(ids, self.embeddings)
-        # Marked for a Conv1D that follows (layers/_embedding_conv1d.py). The mark needs a
-        # version counter, which inference-mode tensors lack: predict's output stays normal.
-        if torch.is_inference_mode_enabled():
-            with torch.inference_mode(False), torch.no_grad():
-                return mark(F.embedding(ids, self.embeddings), ids, self.embeddings)
-        return mark(F.embedding(ids, self.embeddings), ids, self.embeddings)
+        # marked for a Conv1D that follows (layers/_embedding_conv1d.py)
+        return embed(ids, self.embeddings)
 
     def _check_ids(self, ids: torch.Tensor) -> None:
         self._checked_on_device = ids.device.type != "cpu"
