@@ -134,3 +134,29 @@ def test_overhead_script_runs_and_reports_both_ratios(capsys):
     assert set(ratios) == {"tiny predict, batch 8", "W1 MLP call loop, batch 128"}
     assert all(r > 0 for r in ratios.values())
     assert "ratio" in capsys.readouterr().out
+
+
+def test_reference_predict_returns_what_keras_predict_returns():
+    # W4's hand-written loop must compute the same outputs as the Keras model's predict
+    # (probabilities, not the logits its training loss takes), with the same weights.
+    import numpy as np
+    import torch
+
+    import lamina
+    from bench.workloads import keras_api, torch_run
+
+    torch.manual_seed(0)
+    ref = torch_run.MLP().eval()
+    ours = keras_api.build(lamina, "W4a")
+    x = np.random.default_rng(0).random((64, 784), dtype=np.float32)
+    ours.predict(x[:1], verbose=0)  # builds the weights
+    first, last = ref[0], ref[3]
+    ours.set_weights(
+        [t.detach().numpy() for t in (first.weight.T, first.bias, last.weight.T, last.bias)]
+    )
+    with torch.inference_mode():
+        expected = torch_run.PREDICT_OUTPUT["W4a"](ref(torch.from_numpy(x))).numpy()
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    assert np.allclose(expected.sum(axis=1), 1.0, atol=1e-5)
+    logits = torch.tensor([[-2.0], [0.0], [3.0]])
+    assert torch.allclose(torch_run.PREDICT_OUTPUT["W4b"](logits), 1 / (1 + torch.exp(-logits)))

@@ -5,7 +5,8 @@ converted once to tensors and kept in memory (token ids stay int32, which ``nn.E
 takes), shuffled by index each epoch, ``torch.optim`` with the Keras defaults (RMSprop
 ``lr=1e-3, alpha=0.9, eps=1e-7``, foreach implementation), ``zero_grad(set_to_none=True)``,
 loss and accuracy summed on the device and read once per epoch, ``torch.inference_mode`` for
-prediction, and denormals flushed (``torch.set_flush_denormal(True)``, as issue 5's profile
+prediction (which returns what the Keras models' ``predict`` returns: the softmax / sigmoid of the
+logits the modules end with), and denormals flushed (``torch.set_flush_denormal(True)``, as issue 5's profile
 recommends: without it the W2 step is ~3x slower). ``run_torch_compile`` is the same loop with
 the forward + loss and the optimizer step under ``torch.compile``.
 """
@@ -130,6 +131,14 @@ SPECS: dict[str, tuple[Callable[[], nn.Module], Callable, Callable | None, Calla
 }
 
 
+# W4: the Keras models end in softmax / sigmoid, so their ``predict`` returns probabilities; the
+# modules above end in logits (the loss takes those), so prediction applies the same activation.
+PREDICT_OUTPUT: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "W4a": lambda logits: torch.softmax(logits, dim=1),
+    "W4b": torch.sigmoid,
+}
+
+
 def _train(args: dict, compiled: bool, device: torch.device) -> dict:
     make_model, loss_fn, hits_fn, make_opt = SPECS[args["workload"]]
     model = make_model().to(device)
@@ -179,7 +188,12 @@ def _predict(args: dict, compiled: bool, device: torch.device) -> dict:
     x_np, _ = data(args["workload"], args)
     x = torch.from_numpy(x_np).to(device)
     batch = args["batch"]
-    forward = torch.compile(model) if compiled else model
+    head = PREDICT_OUTPUT[args["workload"]]
+
+    def probabilities(xb: torch.Tensor) -> torch.Tensor:
+        return head(model(xb))
+
+    forward = torch.compile(probabilities) if compiled else probabilities
 
     def predict() -> None:
         with torch.inference_mode():
