@@ -5,10 +5,10 @@ converted once to tensors and kept in memory (token ids stay int32, which ``nn.E
 takes), shuffled by index each epoch, ``torch.optim`` with the Keras defaults (RMSprop
 ``lr=1e-3, alpha=0.9, eps=1e-7``, foreach implementation), ``zero_grad(set_to_none=True)``,
 loss and accuracy summed on the device and read once per epoch, ``torch.inference_mode`` for
-prediction (which returns what the Keras models' ``predict`` returns: the softmax / sigmoid of the
-logits the modules end with), and denormals flushed (``torch.set_flush_denormal(True)``, as issue 5's profile
-recommends: without it the W2 step is ~3x slower). ``run_torch_compile`` is the same loop with
-the forward + loss and the optimizer step under ``torch.compile``.
+prediction (which returns what the Keras models' ``predict`` returns: the softmax / sigmoid of
+the logits the modules end with), and denormals flushed (``torch.set_flush_denormal(True)``, as
+issue 5's profile recommends: without it the W2 step is ~3x slower). ``run_torch_compile`` is
+the same loop with the forward + loss and the optimizer step under ``torch.compile``.
 """
 
 from __future__ import annotations
