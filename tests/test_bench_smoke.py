@@ -136,27 +136,47 @@ def test_overhead_script_runs_and_reports_both_ratios(capsys):
     assert "ratio" in capsys.readouterr().out
 
 
-def test_reference_predict_returns_what_keras_predict_returns():
-    # W4's hand-written loop must compute the same outputs as the Keras model's predict
-    # (probabilities, not the logits its training loss takes), with the same weights.
-    import numpy as np
+def _reference_and_lamina_outputs(workload: str, x):
+    """The hand-written W4 reference's and lamina's predict on ``x``, with the same weights."""
     import torch
 
     import lamina
     from bench.workloads import keras_api, torch_run
 
     torch.manual_seed(0)
-    ref = torch_run.MLP().eval()
-    ours = keras_api.build(lamina, "W4a")
-    x = np.random.default_rng(0).random((64, 784), dtype=np.float32)
+    ours = keras_api.build(lamina, workload)
     ours.predict(x[:1], verbose=0)  # builds the weights
-    first, last = ref[0], ref[3]
-    ours.set_weights(
-        [t.detach().numpy() for t in (first.weight.T, first.bias, last.weight.T, last.bias)]
-    )
+    if workload == "W4a":
+        ref = torch_run.MLP().eval()
+        first, last = ref[0], ref[3]
+        weights = [first.weight.T, first.bias, last.weight.T, last.bias]
+    else:  # Keras's LSTM gates (i, f, c, o) are torch's (i, f, g, o); one bias for two
+        ref = torch_run.LSTMNet().eval()
+        lstm = ref.lstm
+        weights = [
+            ref.embed.weight,
+            lstm.weight_ih_l0.T,
+            lstm.weight_hh_l0.T,
+            lstm.bias_ih_l0 + lstm.bias_hh_l0,
+            ref.out.weight.T,
+            ref.out.bias,
+        ]
+    ours.set_weights([t.detach().numpy() for t in weights])
     with torch.inference_mode():
-        expected = torch_run.PREDICT_OUTPUT["W4a"](ref(torch.from_numpy(x))).numpy()
-    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+        expected = torch_run.PREDICT_OUTPUT[workload](ref(torch.from_numpy(x))).numpy()
+    return expected, ours.predict(x, verbose=0)
+
+
+def test_reference_predict_returns_what_keras_predict_returns():
+    # W4's hand-written loop must compute the same outputs as the Keras models' predict
+    # (probabilities, not the logits its training loss takes), with the same weights.
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    expected, got = _reference_and_lamina_outputs("W4a", rng.random((64, 784), dtype=np.float32))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert np.allclose(expected.sum(axis=1), 1.0, atol=1e-5)
-    logits = torch.tensor([[-2.0], [0.0], [3.0]])
-    assert torch.allclose(torch_run.PREDICT_OUTPUT["W4b"](logits), 1 / (1 + torch.exp(-logits)))
+    tokens = rng.integers(0, 10000, (16, 40), dtype=np.int32)
+    expected, got = _reference_and_lamina_outputs("W4b", tokens)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert ((expected > 0) & (expected < 1)).all()
