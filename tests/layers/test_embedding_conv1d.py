@@ -131,10 +131,15 @@ def test_not_taken_where_the_convolution_is_cheaper(vocab, channels, monkeypatch
 
 
 def test_a_changed_embedding_output_is_convolved_as_it_is(monkeypatch):
-    emb, conv = layers.Embedding(20, 4), layers.Conv1D(3, 3)
+    # 64 channels: unchanged, this output would go through the vocabulary (checked first)
+    emb, conv = layers.Embedding(20, 64), layers.Conv1D(3, 3)
     ids = torch.randint(0, 20, (32, 10))
     conv(emb(ids))
     calls = spy(monkeypatch)
+    with torch.no_grad():
+        conv(emb(ids))
+    assert calls, "the unchanged output should take the vocabulary path"
+    calls.clear()
     with torch.no_grad():
         x = emb(ids)
         x.mul_(2.0)  # in place: the mark no longer describes the values
@@ -246,7 +251,7 @@ def test_an_in_place_lambda_in_predict_is_seen(monkeypatch):
     model = models.Sequential(
         [
             layers.Input((10,), dtype="int64"),
-            layers.Embedding(30, 4),
+            layers.Embedding(30, 64),
             layers.Lambda(lambda x: x.mul_(2.0)),
             layers.Conv1D(3, 3),
         ]
@@ -254,6 +259,10 @@ def test_an_in_place_lambda_in_predict_is_seen(monkeypatch):
     ids = np.random.default_rng(1).integers(0, 30, (6, 10))
     emb, conv = model.layers[0], model.layers[2]
     calls = spy(monkeypatch)
+    with torch.inference_mode():  # without the Lambda, these shapes take the vocabulary path
+        conv(emb(torch.from_numpy(ids)))
+    assert calls
+    calls.clear()
     got = model.predict(ids, verbose=0)
     assert not calls
     with torch.no_grad():
