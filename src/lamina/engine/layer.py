@@ -94,14 +94,16 @@ def _mask_of(x: Any) -> Any:
     return getattr(x, "_keras_mask", None)
 
 
-def _to_tensor(x: Any) -> Any:
-    """NumPy / Python numbers passed straight to a layer become tensors (floats as floatx);
-    string arrays stay NumPy arrays for the text layers."""
+def _to_tensor(x: Any, device: torch.device | None = None) -> Any:
+    """NumPy / Python numbers passed straight to a layer become tensors (floats as floatx) on
+    ``device`` (the layer's weights' device: a model trained on a GPU takes NumPy input as
+    Keras's does); string arrays stay NumPy arrays for the text layers."""
     if isinstance(x, np.ndarray) and x.dtype.kind in "OUS":
         return x
     if isinstance(x, np.ndarray):
         t = torch.from_numpy(np.ascontiguousarray(x))
-        return t.to(config.floatx_dtype()) if t.is_floating_point() else t
+        t = t.to(config.floatx_dtype()) if t.is_floating_point() else t
+        return t if device is None else t.to(device)
     return x
 
 
@@ -395,7 +397,8 @@ class Layer(nn.Module):
     def _maybe_build(self, input_shape: Any, device: torch.device | None = None) -> None:
         if self.built:
             return
-        self._build_device = device
+        if device is not None:  # else keep the one a container set (Sequential's deferred build)
+            self._build_device = device
         self._build_input_shape = input_shape
         self.build(input_shape)  # (outside inference_mode: see __init_subclass__)
         self.built = True
@@ -487,7 +490,9 @@ class Layer(nn.Module):
             if isinstance(inputs, np.ndarray) or (
                 isinstance(inputs, (list, tuple)) and any(isinstance(a, np.ndarray) for a in inputs)
             ):
-                args = (tree.map_structure(_to_tensor, inputs), *args[1:])
+                weight = next(self.parameters(), None)
+                device = None if weight is None else weight.device
+                args = (tree.map_structure(lambda a: _to_tensor(a, device), inputs), *args[1:])
                 inputs = args[0]
         # 2. First real call: build for these shapes, on these inputs' device.
         first_call = not self.built

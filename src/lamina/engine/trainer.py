@@ -224,9 +224,11 @@ class Trainer:
         shapes = tree.map_structure(lambda t: tuple(t.shape), x)
         device = next((t.device for t in tree.flatten(x) if torch.is_tensor(t)), None)
         self._maybe_build(shapes, device)
+        if device is not None:
+            self.to(device)  # the probe runs on the data's device
         self._probe(x)
         if device is not None:
-            self.to(device)
+            self.to(device)  # weights the probe created (layers built on first call)
 
     # ------------------------------------------------------------------ steps
     def _forward_loss(
