@@ -26,7 +26,14 @@ from typing import Any
 
 import torch
 
-__all__ = ["Policy", "set_global_policy", "global_policy", "LossScaler", "autocast"]
+__all__ = [
+    "Policy",
+    "set_global_policy",
+    "global_policy",
+    "LossScaler",
+    "autocast",
+    "autocast_dtype",
+]
 
 _POLICIES = {
     "float32": ("float32", "float32"),
@@ -76,6 +83,34 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
     if not policy.is_mixed:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=getattr(torch, policy.compute_dtype))
+
+
+def autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The dtype ``torch.autocast`` computes in on ``device_type`` ("cpu", "cuda") right now,
+    or ``None`` when autocast is off there. Layers whose own kernels (``autograd.Function``s,
+    fused recurrent kernels) autocast does not reach read it to run in that dtype themselves.
+
+    Example:
+        >>> autocast_dtype("cpu") is None
+        True
+        >>> with torch.autocast("cpu", dtype=torch.bfloat16):
+        ...     autocast_dtype("cpu")
+        torch.bfloat16
+    """
+    try:
+        enabled = torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4: no device argument
+        enabled = (
+            torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+        )
+    if not enabled:
+        return None
+    try:
+        return torch.get_autocast_dtype(device_type)
+    except AttributeError:  # torch < 2.4
+        if device_type == "cpu":
+            return torch.get_autocast_cpu_dtype()
+        return torch.get_autocast_gpu_dtype()
 
 
 class LossScaler:

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lamina import activations, constraints, initializers, regularizers
+from lamina import activations, constraints, initializers, mixed_precision, regularizers
 from lamina.engine.layer import InputSpec, Layer, register_layer
 from lamina.layers import _conv_utils as cu, _embedding_conv1d as evc
 from lamina.layers._conv1d_backward import conv1d_channels_last
@@ -333,7 +333,7 @@ class Conv1D(_Conv):
             and inputs.device.type == "cpu"
             and embeddings.dtype == kernel.dtype
             and kernel.dtype in (torch.float32, torch.float64)
-            and not _autocast_enabled("cpu")
+            and mixed_precision.autocast_dtype("cpu") is None
             and not torch.compiler.is_compiling()
         ):
             return None
@@ -378,6 +378,7 @@ class Conv1D(_Conv):
             and inputs.device.type == "cpu"
             and self.kernel.dtype in (torch.float32, torch.float64)
             and (inputs.requires_grad or self.kernel.requires_grad)
+            and mixed_precision.autocast_dtype("cpu") is None  # autocast's conv handles it
             and not torch.compiler.is_compiling()
         ):
             return False
@@ -542,10 +543,3 @@ class Conv2DTranspose(_ConvTranspose):
     """
 
     _rank = 2
-
-
-def _autocast_enabled(device_type: str) -> bool:
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except TypeError:  # torch < 2.4 takes no device type
-        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else False

@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from lamina import regularizers
+from lamina import mixed_precision, regularizers
 from lamina.engine.layer import InputSpec, Layer, register_layer
 from lamina.engine.node import KerasTensor
 from lamina.layers.recurrent_cells import GRUCell, LSTMCell, SimpleRNNCell, _Cell
-from lamina.layers.recurrent_fused import choose_path, run_masked, run_sequence
+from lamina.layers.recurrent_fused import choose_path, kernel_dtype, run_masked, run_sequence
 
 __all__ = ["RNN", "SimpleRNN", "LSTM", "GRU", "keep_rnn_states"]
 
@@ -227,13 +227,28 @@ class RNN(Layer):
         if path == "loop":
             sequence, last, states = self._loop(x, mask, states, in_mask, rec_mask, training)
         else:
+            autocast = mixed_precision.autocast_dtype(x.device.type)
+            dtype = kernel_dtype(path, x, autocast)
+            if dtype != x.dtype:
+                x, states = x.to(dtype), [s.to(dtype) for s in states]
+                in_mask, rec_mask = (
+                    None if m is None else m.to(dtype) for m in (in_mask, rec_mask)
+                )
             if in_mask is not None:
                 x = x * in_mask
-            if mask is None:
-                sequence, states, _ = run_sequence(self.cell, path, x, states, rec_mask)
-                last = states[0]
-            else:
-                sequence, last, states = run_masked(self, path, x, mask, states, rec_mask)
+            # Autocast off: it does not reach lamina's kernels, and on CUDA it would send
+            # cuDNN's to float16 whatever the policy.
+            off = (
+                contextlib.nullcontext()
+                if autocast is None
+                else torch.autocast(x.device.type, enabled=False)
+            )
+            with off:
+                if mask is None:
+                    sequence, states, _ = run_sequence(self.cell, path, x, states, rec_mask)
+                    last = states[0]
+                else:
+                    sequence, last, states = run_masked(self, path, x, mask, states, rec_mask)
         if self.stateful:
             self._states = [s.detach() for s in states]
         output = sequence if self.return_sequences else last

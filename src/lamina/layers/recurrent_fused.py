@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -38,7 +39,19 @@ from lamina import activations
 from lamina.layers.recurrent_cells import GRUCell, LSTMCell, SimpleRNNCell
 from lamina.layers.recurrent_kernels import gru_sequence, lstm_sequence, simple_rnn_sequence
 
-__all__ = ["choose_path", "run_sequence", "run_masked", "torch_op"]
+__all__ = ["choose_path", "kernel_dtype", "run_sequence", "run_masked", "torch_op"]
+
+# On CUDA, cuDNN wants the weights in one buffer; lamina's are separate parameters (Keras's
+# layout, plus the zero second bias), so cuDNN copies them together on each call (a few KB for
+# a 32-unit LSTM). torch warns about that on every call and advises nn.LSTM's
+# flatten_parameters(), which a lamina layer does not have: the advice is silenced here, for
+# calls from this module only.
+CUDNN_COPY_WARNING = {
+    "message": "RNN module weights are not part of single contiguous chunk",
+    "category": UserWarning,
+    "module": __name__.replace(".", r"\."),
+}
+warnings.filterwarnings("ignore", **CUDNN_COPY_WARNING)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------- choosing
@@ -90,23 +103,51 @@ def choose_path(layer: Any, x: torch.Tensor, rec_mask: Any) -> str:
     return "lamina"
 
 
+def kernel_dtype(path: str, x: torch.Tensor, autocast: torch.dtype | None) -> torch.dtype:
+    """The dtype a fast path runs in, given autocast's dtype (``None`` when it is off).
+
+    Under a mixed policy it is the compute dtype, as Keras computes the whole layer in it (the
+    float32 weights are cast), except for torch's kernel on CUDA under ``bfloat16``: cuDNN
+    takes float32 and float16 there, and the W2 LSTM measured 25.9 ms a step in bfloat16
+    against 4.0 in float32 (H200, torch 2.11), so it stays in float32.
+
+    Example:
+        >>> x = torch.zeros(2, 3, 4)
+        >>> kernel_dtype("torch", x, None), kernel_dtype("torch", x, torch.bfloat16)
+        (torch.float32, torch.bfloat16)
+    """
+    if autocast is None or not x.is_floating_point():
+        return x.dtype
+    if path == "torch" and x.device.type == "cuda" and autocast == torch.bfloat16:
+        return x.dtype
+    return autocast
+
+
 # ---------------------------------------------------------------------- running
-def _torch_params(cell: Any) -> list[torch.Tensor]:
+def _weights(cell: Any, dtype: torch.dtype) -> tuple[Any, Any, Any]:
+    """The cell's kernel, recurrent kernel and bias in ``dtype`` (the inputs' dtype: the
+    compute dtype under a mixed policy, where the float32 weights are cast; else themselves)."""
+    weights = (cell.kernel, cell.recurrent_kernel, cell.bias)
+    return tuple(None if w is None else w.to(dtype) for w in weights)
+
+
+def _torch_params(cell: Any, dtype: torch.dtype) -> list[torch.Tensor]:
     """Weights in the order torch's kernels take them: W_ih, W_hh, b_ih, b_hh."""
-    weights = [cell.kernel, cell.recurrent_kernel]
-    if cell.bias is None:
+    kernel, recurrent, bias = _weights(cell, dtype)
+    weights = [kernel, recurrent]
+    if bias is None:
         return weights
     if isinstance(cell, GRUCell):
-        return [*weights, cell.bias[0], cell.bias[1]]
+        return [*weights, bias[0], bias[1]]
     # Keras has one bias where torch has two: the second is zero.
-    return [*weights, cell.bias, torch.zeros_like(cell.bias)]
+    return [*weights, bias, torch.zeros_like(bias)]
 
 
 def _run_torch(cell: Any, x: torch.Tensor, states: list, batch_sizes: Any = None) -> tuple:
     """torch's kernel on ``(batch, time, features)`` or on packed data."""
     op = torch_op(cell)
     hx: Any = tuple(s.unsqueeze(0) for s in states) if op is _VF.lstm else states[0].unsqueeze(0)
-    params, has_bias = _torch_params(cell), cell.bias is not None
+    params, has_bias = _torch_params(cell, x.dtype), cell.bias is not None
     train = torch.is_grad_enabled()
     if batch_sizes is None:
         result = op(x, hx, params, has_bias, 1, 0.0, train, False, True)
@@ -124,26 +165,26 @@ def _lstm_gate_order(w: torch.Tensor) -> torch.Tensor:
 def _run_lamina(cell: Any, x: torch.Tensor, states: list, rec_mask: Any) -> tuple:
     """lamina's kernel: ``(sequence, final states, cell-state sequence or None)``."""
     x_steps = x.transpose(0, 1)  # the projections come out time-major
-    bias = cell.bias
+    kernel, recurrent, bias = _weights(cell, x.dtype)
     if isinstance(cell, LSTMCell):
         b = None if bias is None else _lstm_gate_order(bias)
-        xp = F.linear(x_steps, _lstm_gate_order(cell.kernel), b)
-        u = _lstm_gate_order(cell.recurrent_kernel)
+        xp = F.linear(x_steps, _lstm_gate_order(kernel), b)
+        u = _lstm_gate_order(recurrent)
         seq, cells, h, c = lstm_sequence(xp, states[0], states[1], u, rec_mask)
         return seq, [h, c], cells
     if isinstance(cell, GRUCell):
         n = cell.units
         if bias is None:
-            xp = F.linear(x_steps, cell.kernel)
+            xp = F.linear(x_steps, kernel)
             b_hn = x.new_zeros(n)
         else:
-            xp = F.linear(x_steps, cell.kernel, bias[0] + F.pad(bias[1, : 2 * n], (0, n)))
+            xp = F.linear(x_steps, kernel, bias[0] + F.pad(bias[1, : 2 * n], (0, n)))
             b_hn = bias[1, 2 * n :]
-        seq, h = gru_sequence(xp, states[0], cell.recurrent_kernel, b_hn, rec_mask)
+        seq, h = gru_sequence(xp, states[0], recurrent, b_hn, rec_mask)
         return seq, [h], None
-    xp = F.linear(x_steps, cell.kernel, bias)
+    xp = F.linear(x_steps, kernel, bias)
     relu = cell.activation is activations.relu
-    seq, h = simple_rnn_sequence(xp, states[0], cell.recurrent_kernel, rec_mask, relu)
+    seq, h = simple_rnn_sequence(xp, states[0], recurrent, rec_mask, relu)
     return seq, [h], None
 
 
