@@ -362,6 +362,38 @@ def test_jit_compile_matches_eager_training():
 
 
 @pytest.mark.slow
+def test_jit_compile_compiles_every_model_of_a_k_fold_loop():
+    # torch.compile's cache is per code object (8 entries) and each optimizer's graphs are
+    # guarded on its identity: sharing one code object, the 5th model ran eagerly with a
+    # LaminaWarning (an error under this suite's settings).
+    x, y = _blobs(64)
+    steps = []
+    for fold in range(6):
+        set_random_seed(fold)
+        model = _classifier()
+        model.compile("rmsprop", "sparse_categorical_crossentropy", jit_compile=True)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module="torch")  # dynamo's own notices
+            model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+        steps.append(model.optimizer.torch_optimizer.step)
+    assert all(s.compiled is not None and s.compile_seconds > 0 for s in steps)
+    assert len({id(s.eager.__func__.__code__) for s in steps}) == len(steps)  # one cache each
+
+
+def test_jit_compile_leaves_a_per_step_learning_rate_schedule_eager():
+    x, y = _blobs(32)
+    model = _classifier()
+    rate = lamina.optimizers.schedules.ExponentialDecay(0.01, decay_steps=1, decay_rate=0.9)
+    model.compile(
+        lamina.optimizers.RMSprop(rate), "sparse_categorical_crossentropy", jit_compile=True
+    )
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)  # would recompile each step
+    step = model.optimizer.torch_optimizer.step
+    assert not hasattr(step, "compiled")
+    assert model.optimizer.learning_rate == pytest.approx(0.01 * 0.9**8)
+
+
+@pytest.mark.slow
 def test_jit_compile_all_keeps_masks_of_padded_sequences():
     """The whole forward compiled: Embedding(mask_zero) -> LSTM must still skip the padding
     (a graph break inside a layer once made torch.compile drop the mask silently)."""

@@ -330,10 +330,14 @@ class Trainer:
         if not self._jit_compile or self._step_fn is not None:
             return
         if self._jit_compile == "all" or self._device().type == "cuda":
-            self._step_fn = _CompiledOrEager(self._forward_loss, "the forward pass and loss")
+            forward_loss = _own_code(self._forward_loss)
+            self._step_fn = _CompiledOrEager(forward_loss, "the forward pass and loss")
         opt = getattr(self.optimizer, "torch_optimizer", None)
-        if opt is not None and not isinstance(opt.step, _CompiledOrEager):
-            opt.step = _CompiledOrEager(opt.step, "the optimizer update")
+        # A learning rate that changes every step (a schedule) would recompile the update every
+        # step: the compiled graph holds the rate as a constant. Such updates stay eager.
+        per_step_rate = callable(getattr(self.optimizer, "_learning_rate", None))
+        if opt is not None and not per_step_rate and not isinstance(opt.step, _CompiledOrEager):
+            opt.step = _CompiledOrEager(_own_code(opt.step), "the optimizer update")
 
     def _reset_metrics(self) -> None:
         self._loss_tracker.reset()
@@ -915,6 +919,24 @@ def _with_resume(callbacks: Any, resume: Any) -> Any:
             "one; keep one of the two."
         )
     return [*given, BackupAndRestore(resume)]
+
+
+def _own_code(method: Any) -> Any:
+    """``method`` bound to a copy of its function's code object. torch.compile keeps compiled
+    graphs per code object, up to ``torch._dynamo.config.recompile_limit`` (8), and guards each
+    on the identity of ``self``: without a copy, every model's update shares one cache, and
+    the fifth model compiled in a process (a K-fold loop) found it full and ran eagerly."""
+    import types
+
+    fn = getattr(method, "__func__", None)
+    if fn is None or not isinstance(fn, types.FunctionType):
+        return method
+    clone = types.FunctionType(
+        fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
+    )
+    clone.__kwdefaults__ = fn.__kwdefaults__
+    clone.__wrapped__ = fn  # type: ignore[attr-defined]
+    return types.MethodType(clone, method.__self__)
 
 
 class _CompiledOrEager:
