@@ -18,6 +18,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 import lamina.optimizers as lo
 from lamina.errors import LaminaWarning
 from lamina.optimizers import schedules
+from lamina.optimizers.kernels import _ForeachOptimizer
 
 SHAPES = [(3, 2), (4,)]
 
@@ -153,9 +154,12 @@ def make_problem(n_steps=3, seed=0):
     return ws, grads
 
 
-def run_lamina(opt, ws, grad_steps, dtype=torch.float64):
+def run_lamina(opt, ws, grad_steps, dtype=torch.float64, rate_as_tensor=False):
     params = [torch.nn.Parameter(torch.tensor(w, dtype=dtype)) for w in ws]
     opt.build(params)
+    if rate_as_tensor:  # the path of jit_compile's update, uncompiled
+        assert isinstance(opt.torch_optimizer, _ForeachOptimizer)
+        opt.torch_optimizer._jit_update = opt.torch_optimizer._update_all
     history = []
     for grads in grad_steps:
         for p, g in zip(params, grads):
@@ -216,6 +220,22 @@ def test_first_steps_match_keras_formula(name, kwargs):
     want = reference(name, ws, grads, **kwargs)
     for step, (g_step, w_step) in enumerate(zip(got, want)):
         for g, w, w0 in zip(g_step, w_step, ws):  # compare the moves, not the (big) weights
+            np.testing.assert_allclose(g - w0, w - w0, rtol=1e-5, atol=1e-12, err_msg=f"{step=}")
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [case for case in CASES if case[0] not in ("adadelta", "nadam")],  # lamina's own kernels
+    ids=lambda v: str(v),
+)
+def test_the_rate_as_a_tensor_computes_the_same_formula(name, kwargs):
+    # jit_compile's update receives the learning rate as a 0-dim tensor (a new rate is then no
+    # new graph); the formulas must not change with it.
+    ws, grads = make_problem()
+    got = run_lamina(ALGORITHMS[name][0](**kwargs), ws, grads, rate_as_tensor=True)
+    want = reference(name, ws, grads, **kwargs)
+    for step, (g_step, w_step) in enumerate(zip(got, want)):
+        for g, w, w0 in zip(g_step, w_step, ws):
             np.testing.assert_allclose(g - w0, w - w0, rtol=1e-5, atol=1e-12, err_msg=f"{step=}")
 
 

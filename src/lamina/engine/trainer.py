@@ -48,6 +48,7 @@ from lamina.engine.data_adapter import (
 )
 from lamina.engine.layer import _CALL_STATE
 from lamina.errors import LaminaWarning
+from lamina.optimizers.kernels import _ForeachOptimizer
 
 __all__ = ["Trainer"]
 
@@ -333,10 +334,18 @@ class Trainer:
             forward_loss = _own_code(self._forward_loss)
             self._step_fn = _CompiledOrEager(forward_loss, "the forward pass and loss")
         opt = getattr(self.optimizer, "torch_optimizer", None)
-        # A learning rate that changes every step (a schedule) would recompile the update every
-        # step: the compiled graph holds the rate as a constant. Such updates stay eager.
+        if opt is None:
+            return
+        if isinstance(opt, _ForeachOptimizer):
+            # lamina's kernels take the learning rate as a tensor: a new rate is no new graph.
+            if opt._jit_update is None:
+                update = _own_code(opt._update_all)
+                opt._jit_update = _CompiledOrEager(update, "the optimizer update")
+            return
+        # torch.optim's own step holds the rate as a constant: a schedule changing it every
+        # step would recompile every step, so that update stays eager.
         per_step_rate = callable(getattr(self.optimizer, "_learning_rate", None))
-        if opt is not None and not per_step_rate and not isinstance(opt.step, _CompiledOrEager):
+        if not per_step_rate and not isinstance(opt.step, _CompiledOrEager):
             opt.step = _CompiledOrEager(_own_code(opt.step), "the optimizer update")
 
     def _reset_metrics(self) -> None:

@@ -44,6 +44,37 @@ __all__ = [
 Tensors = list[torch.Tensor]
 
 
+# The learning rate reaches the formulas as a float (eager) or as a 0-dim tensor (the compiled
+# update of ``jit_compile``, so that a new rate is a new value, not a new graph). These apply a
+# scale of either kind; with a float they are the single fused op they replace.
+def _add_(targets: Tensors, sources: Tensors, scale: Any) -> None:
+    """``targets += scale * sources``."""
+    if isinstance(scale, torch.Tensor):
+        torch._foreach_add_(targets, torch._foreach_mul(sources, scale))
+    else:
+        torch._foreach_add_(targets, sources, alpha=scale)
+
+
+def _addcmul_(targets: Tensors, a: Tensors, b: Tensors, scale: Any) -> None:
+    """``targets += scale * a * b``."""
+    if isinstance(scale, torch.Tensor):
+        product = torch._foreach_mul(a, b)
+        torch._foreach_mul_(product, scale)
+        torch._foreach_add_(targets, product)
+    else:
+        torch._foreach_addcmul_(targets, a, b, value=scale)
+
+
+def _addcdiv_(targets: Tensors, a: Tensors, b: Tensors, scale: Any) -> None:
+    """``targets += scale * a / b``."""
+    if isinstance(scale, torch.Tensor):
+        quotient = torch._foreach_div(a, b)
+        torch._foreach_mul_(quotient, scale)
+        torch._foreach_add_(targets, quotient)
+    else:
+        torch._foreach_addcdiv_(targets, a, b, value=scale)
+
+
 class _ForeachOptimizer(torch.optim.Optimizer):
     """Shared plumbing: eager slot creation, gathering (params, grads, slots) per group, step
     counting. Subclasses define ``_slots(group)`` and ``_update(group, params, grads, slots)``."""
@@ -53,8 +84,14 @@ class _ForeachOptimizer(torch.optim.Optimizer):
         raise NotImplementedError
 
     def _update(
-        self, group: dict[str, Any], params: Tensors, grads: Tensors, slots: dict[str, Tensors]
+        self,
+        group: dict[str, Any],
+        params: Tensors,
+        grads: Tensors,
+        slots: dict[str, Tensors],
+        lr: Any,
     ) -> None:
+        """One update of a group; ``lr`` is ``group["lr"]`` as a float or a 0-dim tensor."""
         raise NotImplementedError
 
     def _init_state(self, group: dict[str, Any]) -> None:
@@ -80,11 +117,29 @@ class _ForeachOptimizer(torch.optim.Optimizer):
         self._step_unhooked()
         return loss
 
+    # jit_compile sets this to the compiled form of ``_update_all`` (lamina/engine/trainer.py).
+    _jit_update: Any = None
+
     def _step_unhooked(self) -> None:
         """The update itself, without ``torch.optim``'s step wrapper (its profiler record and
         hook loops cost more Python time than a small model's update): lamina's optimizers call
         it under ``no_grad`` when no step hook is registered (see ``base.Optimizer._update``)."""
-        for group in self.param_groups:
+        if self._jit_update is None:
+            self._update_all(None)
+            return
+        # The compiled update takes each group's rate as a 0-dim tensor filled here: changing
+        # the rate (a schedule, ReduceLROnPlateau) then needs no new graph.
+        rates = self.__dict__.setdefault("_rates", [])
+        for i, group in enumerate(self.param_groups):
+            if i == len(rates):
+                device = group["params"][0].device if group["params"] else None
+                rates.append(torch.zeros((), dtype=torch.float64, device=device))
+            rates[i].fill_(group["lr"])
+        self._jit_update(rates[: len(self.param_groups)])
+
+    def _update_all(self, rates: list[torch.Tensor] | None) -> None:
+        """Every group's update; ``rates`` (0-dim tensors) replace the groups' float rates."""
+        for index, group in enumerate(self.param_groups):
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
                 continue
@@ -100,7 +155,8 @@ class _ForeachOptimizer(torch.optim.Optimizer):
                 self._init_state(group)
             slots = {name: [s[name] for s in states] for name in names}
             group["step"] += 1
-            self._update(group, params, grads, slots)
+            lr = group["lr"] if rates is None else rates[index]
+            self._update(group, params, grads, slots, lr)
 
 
 class KerasSGD(_ForeachOptimizer):
@@ -125,17 +181,17 @@ class KerasSGD(_ForeachOptimizer):
     def _slots(self, group):
         return {"momentum": 0.0} if group["momentum"] != 0 else {}
 
-    def _update(self, group, params, grads, slots):
-        lr, mu = group["lr"], group["momentum"]
+    def _update(self, group, params, grads, slots, lr):
+        mu = group["momentum"]
         if mu == 0:
-            torch._foreach_add_(params, grads, alpha=-lr)
+            _add_(params, grads, -lr)
             return
         m = slots["momentum"]
         torch._foreach_mul_(m, mu)
-        torch._foreach_add_(m, grads, alpha=-lr)
+        _add_(m, grads, -lr)
         if group["nesterov"]:
             torch._foreach_add_(params, m, alpha=mu)
-            torch._foreach_add_(params, grads, alpha=-lr)
+            _add_(params, grads, -lr)
         else:
             torch._foreach_add_(params, m)
 
@@ -174,8 +230,8 @@ class KerasRMSprop(_ForeachOptimizer):
             slots["average_gradient"] = 0.0
         return slots
 
-    def _update(self, group, params, grads, slots):
-        lr, rho, eps = group["lr"], group["rho"], group["eps"]
+    def _update(self, group, params, grads, slots, lr):
+        rho, eps = group["rho"], group["eps"]
         v = slots["velocity"]
         torch._foreach_mul_(v, rho)
         torch._foreach_addcmul_(v, grads, grads, value=1 - rho)
@@ -191,10 +247,10 @@ class KerasRMSprop(_ForeachOptimizer):
         if group["momentum"] > 0:
             m = slots["momentum"]
             torch._foreach_mul_(m, group["momentum"])
-            torch._foreach_addcmul_(m, grads, inv_rms, value=lr)
+            _addcmul_(m, grads, inv_rms, lr)
             torch._foreach_sub_(params, m)
         else:
-            torch._foreach_addcmul_(params, grads, inv_rms, value=-lr)
+            _addcmul_(params, grads, inv_rms, -lr)
 
 
 class KerasAdam(_ForeachOptimizer):
@@ -228,7 +284,7 @@ class KerasAdam(_ForeachOptimizer):
             slots["velocity_hat"] = 0.0
         return slots
 
-    def _update(self, group, params, grads, slots):
+    def _update(self, group, params, grads, slots, lr):
         (b1, b2), t = group["betas"], group["step"]
         m, v = slots["momentum"], slots["velocity"]
         torch._foreach_lerp_(m, grads, 1 - b1)
@@ -237,10 +293,10 @@ class KerasAdam(_ForeachOptimizer):
         if group["amsgrad"]:
             torch._foreach_maximum_(slots["velocity_hat"], v)
             v = slots["velocity_hat"]
-        alpha = group["lr"] * (1 - b2**t) ** 0.5 / (1 - b1**t)
+        alpha = lr * ((1 - b2**t) ** 0.5 / (1 - b1**t))
         denom = torch._foreach_sqrt(v)
         torch._foreach_add_(denom, group["eps"])
-        torch._foreach_addcdiv_(params, m, denom, value=-alpha)
+        _addcdiv_(params, m, denom, -alpha)
 
 
 class KerasAdagrad(_ForeachOptimizer):
@@ -269,12 +325,12 @@ class KerasAdagrad(_ForeachOptimizer):
     def _slots(self, group):
         return {"accumulator": group["initial_accumulator_value"]}
 
-    def _update(self, group, params, grads, slots):
+    def _update(self, group, params, grads, slots, lr):
         acc = slots["accumulator"]
         torch._foreach_addcmul_(acc, grads, grads)
         inv_rms = torch._foreach_add(acc, group["eps"])
         torch._foreach_rsqrt_(inv_rms)
-        torch._foreach_addcmul_(params, grads, inv_rms, value=-group["lr"])
+        _addcmul_(params, grads, inv_rms, -lr)
 
 
 class KerasAdamax(_ForeachOptimizer):
@@ -302,14 +358,14 @@ class KerasAdamax(_ForeachOptimizer):
     def _slots(self, group):
         return {"momentum": 0.0, "norm": 0.0}
 
-    def _update(self, group, params, grads, slots):
+    def _update(self, group, params, grads, slots, lr):
         (b1, b2), t = group["betas"], group["step"]
         m, u = slots["momentum"], slots["norm"]
         torch._foreach_lerp_(m, grads, 1 - b1)
         torch._foreach_mul_(u, b2)
         torch._foreach_maximum_(u, torch._foreach_abs(grads))
         denom = torch._foreach_add(u, group["eps"])
-        torch._foreach_addcdiv_(params, m, denom, value=-group["lr"] / (1 - b1**t))
+        _addcdiv_(params, m, denom, -lr / (1 - b1**t))
 
 
 class KerasLion(_ForeachOptimizer):
@@ -332,12 +388,12 @@ class KerasLion(_ForeachOptimizer):
     def _slots(self, group):
         return {"momentum": 0.0}
 
-    def _update(self, group, params, grads, slots):
+    def _update(self, group, params, grads, slots, lr):
         b1, b2 = group["betas"]
         m = slots["momentum"]
         direction = torch._foreach_lerp(m, grads, 1 - b1)
         torch._foreach_sign_(direction)
-        torch._foreach_add_(params, direction, alpha=-group["lr"])
+        _add_(params, direction, -lr)
         torch._foreach_lerp_(m, grads, 1 - b2)
 
 
@@ -377,8 +433,8 @@ class KerasFtrl(_ForeachOptimizer):
     def _slots(self, group):
         return {"accumulator": group["initial_accumulator_value"], "linear": 0.0}
 
-    def _update(self, group, params, grads, slots):
-        lr, power, l1 = group["lr"], -group["lr_power"], group["l1"]
+    def _update(self, group, params, grads, slots, lr):
+        power, l1 = -group["lr_power"], group["l1"]
         acc, linear = slots["accumulator"], slots["linear"]
         if group["l2_shrinkage"] > 0:
             grads_to_use = torch._foreach_add(grads, params, alpha=2 * group["l2_shrinkage"])
