@@ -25,8 +25,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     import torch
     from torch import nn
 
-    from lamina import layers, models
+    from lamina import config, layers, models
 
+    config.set_device("cpu")  # a CPU measure: lamina would pick a GPU where there is one
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
 

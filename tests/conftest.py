@@ -17,3 +17,14 @@ def _seed_everything():
     np.random.seed(0)
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def cpu_only():
+    """lamina on the CPU for this test, for tests of CPU-only paths or CPU-only behaviour (on a
+    GPU machine lamina would pick CUDA by itself); the automatic choice comes back after."""
+    import lamina
+
+    lamina.config.set_device("cpu")
+    yield
+    lamina.config.set_device(None)

@@ -127,6 +127,7 @@ def test_smoke_suite_runs_every_workload(tmp_path):
         assert rows["lamina"].get("median", 0) > 0 or rows["lamina"].get("skipped"), (key, rows)
 
 
+@pytest.mark.usefixtures("cpu_only")  # the script pins lamina to the CPU; set back after
 def test_overhead_script_runs_and_reports_both_ratios(capsys):
     from bench import overhead
 
@@ -167,6 +168,7 @@ def _reference_and_lamina_outputs(workload: str, x):
     return expected, ours.predict(x, verbose=0)
 
 
+@pytest.mark.usefixtures("cpu_only")  # the reference runs on the CPU
 def test_reference_predict_returns_what_keras_predict_returns():
     # W4's hand-written loop must compute the same outputs as the Keras models' predict
     # (probabilities, not the logits its training loss takes), with the same weights.

@@ -54,8 +54,10 @@ def mlp(optimizer="rmsprop", compiled=True):
 def predict(model, x):
     with torch.no_grad():
         model.eval()
-        out = model(x if not isinstance(x, np.ndarray) else torch.from_numpy(x))
-    return [o.numpy() for o in out] if isinstance(out, (list, tuple)) else out.numpy()
+        out = model(x)  # NumPy goes to the weights' device (a GPU after fit on a GPU machine)
+    if isinstance(out, (list, tuple)):
+        return [o.cpu().numpy() for o in out]
+    return out.cpu().numpy()
 
 
 def members(path):

@@ -93,7 +93,7 @@ def test_evaluate_and_predict_call_hooks_in_keras_order(keras_trainer, data, mod
     out = model.predict(x[:10], batch_size=4, verbose=0, callbacks=[rec])
     assert rec.calls == [("on_predict_begin",), *_batches("predict", 3), ("on_predict_end",)]
     assert out.shape == (10, 1)
-    np.testing.assert_allclose(rec.logs[-2]["outputs"].numpy(), out[8:], rtol=1e-6)
+    np.testing.assert_allclose(rec.logs[-2]["outputs"].cpu().numpy(), out[8:], rtol=1e-6)
 
 
 def test_classic_on_batch_hooks_run_for_training_batches_only(data, model_factory):

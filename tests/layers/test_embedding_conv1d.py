@@ -13,6 +13,9 @@ import lamina
 from lamina import layers, models
 from lamina.layers import _embedding_conv1d as evc
 
+# The vocabulary path is a CPU path: on a GPU machine lamina would train on CUDA instead.
+pytestmark = pytest.mark.usefixtures("cpu_only")
+
 
 def reference(ids, embeddings, kernel, bias, stride, dilation, padding):
     """PyTorch's conv1d on the embedded tokens, TF's padding rules, channels last."""
