@@ -182,3 +182,29 @@ def test_reference_predict_returns_what_keras_predict_returns():
     expected, got = _reference_and_lamina_outputs("W4b", tokens)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert ((expected > 0) & (expected < 1)).all()
+
+
+@pytest.mark.usefixtures("cpu_only")
+@pytest.mark.filterwarnings("ignore:planted")  # the probe's warm-up fit, outside the count
+def test_gpu_probe_counts_the_warnings_raised_under_lamina(capsys, monkeypatch):
+    # The probe attributes every warning raised during fit / predict to lamina's lines (on
+    # CUDA, sync-debug mode turns each host wait into one). Here a planted warning in the
+    # loss tracker's update, once per step, must be counted 3 times for 3 steps.
+    import warnings
+
+    from bench import gpu_probe
+    from lamina.engine import compile_utils
+
+    real = compile_utils.MeanTracker.update
+
+    def noisy(self, *args, **kwargs):
+        warnings.warn("planted", UserWarning, stacklevel=1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(compile_utils.MeanTracker, "update", noisy)
+    assert (
+        gpu_probe.main(["--device", "cpu", "--steps", "3", "--workloads", "W1", "--times", ""]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "W1: warnings in fit (3 steps) + predict (4 batches): 3" in out
+    assert "planted  @ engine/trainer.py:" in out  # the lamina line that called the update
