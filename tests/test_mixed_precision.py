@@ -4,7 +4,11 @@ import torch
 
 import lamina
 from lamina import layers, mixed_precision
+from lamina.errors import LaminaWarning
 from lamina.layers import convolutional
+
+# This machine's CPUs have no 16-bit arithmetic: lamina says so once (tested below).
+pytestmark = pytest.mark.filterwarnings("ignore:The 'mixed_.*' policy computes")
 
 
 @pytest.fixture(autouse=True)
@@ -12,6 +16,7 @@ def _restore_policy():
     yield
     mixed_precision.set_global_policy("float32")
     lamina.config.set_device(None)
+    mixed_precision._WARNED.clear()
 
 
 _CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -230,3 +235,34 @@ def test_the_cudnn_weight_copy_warning_is_silenced_for_lamina_calls_only():
         for module in (recurrent_fused.__name__, "lamina.layers.recurrent", "user_code"):
             warnings.warn_explicit(message, UserWarning, "x.py", 1, module=module)
     assert [str(w.message) for w in caught] == [message] * 2  # shown for other callers
+
+
+@pytest.mark.parametrize("has_units", [False, True])
+def test_a_cpu_without_16_bit_arithmetic_is_named_once(has_units, monkeypatch, cpu_only):
+    import warnings
+
+    monkeypatch.setattr(mixed_precision, "_cpu_computes", lambda dtype: has_units)
+    x, y = _data()
+    model = _model()
+
+    def warned(policy, run):
+        mixed_precision.set_global_policy(policy)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run()
+        return [str(w.message) for w in caught if issubclass(w.category, LaminaWarning)]
+
+    first = warned("mixed_bfloat16", lambda: model.fit(x, y, epochs=1, verbose=0))
+    again = warned("mixed_bfloat16", lambda: model.predict(x, verbose=0))
+    plain = warned("float32", lambda: model.fit(x, y, epochs=1, verbose=0))
+    if has_units:
+        assert first == []
+    else:
+        assert len(first) == 1 and "no bfloat16 arithmetic" in first[0]
+        assert "set_global_policy('float32')" in first[0]
+    assert again == [] and plain == []  # once per process; float32 needs no 16-bit units
+
+
+def test_the_16_bit_check_asks_onednn():
+    expected = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert mixed_precision._cpu_computes("bfloat16") is expected

@@ -173,6 +173,7 @@ class Trainer:
         device = self._target_device()
         if any(p.device != device for p in self.parameters()):
             self.to(device)
+        mixed_precision.warn_if_emulated(device)
         first = adapter.peek()
         if first is None:
             raise ValueError("The data is empty: there is nothing to train on.")
@@ -704,6 +705,7 @@ class Trainer:
         device = config.get_device()
         if any(p.device != device for p in self.parameters()):
             self.to(device)
+        mixed_precision.warn_if_emulated(device)
         was_training = self.training
         self.eval()
         cbs = _callback_list(
