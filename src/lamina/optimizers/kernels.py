@@ -131,9 +131,11 @@ class _ForeachOptimizer(torch.optim.Optimizer):
         # the rate (a schedule, ReduceLROnPlateau) then needs no new graph.
         rates = self.__dict__.setdefault("_rates", [])
         for i, group in enumerate(self.param_groups):
+            first = group["params"][0] if group["params"] else torch.zeros(())
             if i == len(rates):
-                device = group["params"][0].device if group["params"] else None
-                rates.append(torch.zeros((), dtype=torch.float64, device=device))
+                rates.append(torch.zeros((), dtype=first.dtype, device=first.device))
+            elif rates[i].device != first.device or rates[i].dtype != first.dtype:  # moved
+                rates[i] = rates[i].to(first.device, first.dtype)
             rates[i].fill_(group["lr"])
         self._jit_update(rates[: len(self.param_groups)])
 
