@@ -41,3 +41,7 @@ def test_numpy_input_goes_to_the_device_of_the_weights():
     assert out.device == META and tuple(out.shape) == (4, 2)
     with pytest.raises(RuntimeError, match="same device|meta"):
         model(torch.ones(4, 3))  # a tensor stays where the caller put it, as in PyTorch
+    norm = layers.Normalization(mean=[1.0, 2.0, 3.0], variance=[1.0, 1.0, 4.0])
+    norm(x)  # built on the CPU; its statistics are buffers, not parameters
+    norm.to(META)
+    assert norm(x).device == META

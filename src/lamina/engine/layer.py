@@ -491,6 +491,8 @@ class Layer(nn.Module):
                 isinstance(inputs, (list, tuple)) and any(isinstance(a, np.ndarray) for a in inputs)
             ):
                 weight = next(self.parameters(), None)
+                if weight is None:  # layers with statistics only (Normalization)
+                    weight = next(self.buffers(), None)
                 device = None if weight is None else weight.device
                 args = (tree.map_structure(lambda a: _to_tensor(a, device), inputs), *args[1:])
                 inputs = args[0]
