@@ -57,22 +57,22 @@ def _add_(targets: Tensors, sources: Tensors, scale: Any) -> None:
 
 def _addcmul_(targets: Tensors, a: Tensors, b: Tensors, scale: Any) -> None:
     """``targets += scale * a * b``."""
-    if isinstance(scale, torch.Tensor):
-        product = torch._foreach_mul(a, b)
-        torch._foreach_mul_(product, scale)
-        torch._foreach_add_(targets, product)
-    else:
-        torch._foreach_addcmul_(targets, a, b, value=scale)
+    _add_combined_(targets, a, b, scale, divide=False)
 
 
 def _addcdiv_(targets: Tensors, a: Tensors, b: Tensors, scale: Any) -> None:
     """``targets += scale * a / b``."""
-    if isinstance(scale, torch.Tensor):
-        quotient = torch._foreach_div(a, b)
-        torch._foreach_mul_(quotient, scale)
-        torch._foreach_add_(targets, quotient)
-    else:
-        torch._foreach_addcdiv_(targets, a, b, value=scale)
+    _add_combined_(targets, a, b, scale, divide=True)
+
+
+def _add_combined_(targets: Tensors, a: Tensors, b: Tensors, scale: Any, divide: bool) -> None:
+    if not isinstance(scale, torch.Tensor):
+        fused = torch._foreach_addcdiv_ if divide else torch._foreach_addcmul_
+        fused(targets, a, b, value=scale)
+        return
+    term = torch._foreach_div(a, b) if divide else torch._foreach_mul(a, b)
+    torch._foreach_mul_(term, scale)
+    torch._foreach_add_(targets, term)
 
 
 class _ForeachOptimizer(torch.optim.Optimizer):
