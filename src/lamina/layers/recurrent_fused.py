@@ -108,8 +108,8 @@ def kernel_dtype(path: str, x: torch.Tensor, autocast: torch.dtype | None) -> to
 
     Under a mixed policy it is the compute dtype, as Keras computes the whole layer in it (the
     float32 weights are cast), except for torch's kernel on CUDA under ``bfloat16``: cuDNN
-    takes float32 and float16 there, and the W2 LSTM measured 25.9 ms a step in bfloat16
-    against 4.0 in float32 (H200, torch 2.11), so it stays in float32.
+    takes float32 and float16 there, and the W2 model took 25.9 ms a step with its LSTM in
+    bfloat16 against 4.0 in float32 (H200, torch 2.11), so it stays in float32.
 
     Example:
         >>> x = torch.zeros(2, 3, 4)
