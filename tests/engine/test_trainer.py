@@ -414,7 +414,8 @@ def test_jit_compile_follows_learning_rate_changes_without_recompiling(how):
         return
     update = opt._jit_update
     assert update.compiled is not None
-    # one graph, plus at most one more once the step count turns into a graph input
+    # a bounded number of graphs, not one per rate: here at most one recompile (the step
+    # count or the group's contents becoming graph inputs)
     graphs = torch._dynamo.eval_frame._debug_get_cache_entry_list(update.eager.__func__.__code__)
     assert len(graphs) <= 2
 

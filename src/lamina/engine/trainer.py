@@ -227,10 +227,9 @@ class Trainer:
         device = next((t.device for t in tree.flatten(x) if torch.is_tensor(t)), None)
         self._maybe_build(shapes, device)
         if device is not None:
-            self.to(device)  # the probe runs on the data's device
+            self.to(device)  # before the probe, which runs on the data's device (layers the
+            # probe builds on their first call are built on their input's device)
         self._probe(x)
-        if device is not None:
-            self.to(device)  # weights the probe created (layers built on first call)
 
     # ------------------------------------------------------------------ steps
     def _forward_loss(

@@ -46,12 +46,12 @@ __all__ = ["choose_path", "kernel_dtype", "run_sequence", "run_masked", "torch_o
 # a 32-unit LSTM). torch warns about that on every call and advises nn.LSTM's
 # flatten_parameters(), which a lamina layer does not have: the advice is silenced here, for
 # calls from this module only.
-CUDNN_COPY_WARNING = {
-    "message": "RNN module weights are not part of single contiguous chunk",
-    "category": UserWarning,
-    "module": __name__.replace(".", r"\."),
-}
-warnings.filterwarnings("ignore", **CUDNN_COPY_WARNING)  # type: ignore[arg-type]
+warnings.filterwarnings(
+    "ignore",
+    message="RNN module weights are not part of single contiguous chunk",
+    category=UserWarning,
+    module=__name__.replace(".", r"\."),
+)
 
 
 # ---------------------------------------------------------------------- choosing
