@@ -1,9 +1,10 @@
-"""Step time of lamina's RMSprop / Adam against torch.optim's foreach implementations.
+"""Step time of lamina's optimizers against torch.optim's foreach implementations.
 
 The parameter set is a 784x512 + 512x10 MLP's (4 tensors, 407,050 floats). Each optimizer's
 ``step()`` runs on fixed gradients; the script prints the median over many steps and the ratio
 lamina / torch (below 1 means lamina is faster). The formulas differ slightly (Keras's epsilon
-placement), the memory traffic is comparable.
+placement), the memory traffic is comparable. On CPU lamina's Adam / AdamW / RMSprop / Adagrad
+run torch's fused single-pass kernels (docs/optimizers.md), torch.optim's here its foreach ones.
 
 Run: ``python bench/optim_step.py [--steps 2000] [--device cpu]``
 """
@@ -82,6 +83,11 @@ def main() -> None:
             "AdamW",
             (lo.AdamW, {}),
             (torch.optim.AdamW, {"lr": 1e-3, "eps": 1e-7, "weight_decay": 0.004}),
+        ),
+        (
+            "Adagrad",
+            (lo.Adagrad, {}),
+            (torch.optim.Adagrad, {"lr": 1e-3, "eps": 1e-7, "initial_accumulator_value": 0.1}),
         ),
         (
             "SGD momentum",

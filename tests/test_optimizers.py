@@ -239,6 +239,136 @@ def test_the_rate_as_a_tensor_computes_the_same_formula(name, kwargs):
             np.testing.assert_allclose(g - w0, w - w0, rtol=1e-5, atol=1e-12, err_msg=f"{step=}")
 
 
+FUSED_CASES = [case for case in CASES if case[0] in ("rmsprop", "adam", "adamw", "adagrad")]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), FUSED_CASES, ids=lambda v: str(v))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_fused_kernels_compute_the_keras_formula(name, kwargs, dtype, monkeypatch):
+    # On CPU, Adam / RMSprop / Adagrad run torch's single-pass fused kernels; the formula must
+    # stay Keras's. The calls are counted, so a case that silently left the fused path (or a
+    # torch without the kernels) fails instead of passing on the foreach path.
+    calls = []
+    for attr in ("_FUSED_ADAM", "_FUSED_ADAGRAD"):
+        kernel = getattr(lo.kernels, attr)
+        if kernel is None:
+            pytest.skip(f"this torch has no {attr.lower()}")
+        counted = lambda *a, _k=kernel, **k: calls.append(1) or _k(*a, **k)  # noqa: E731
+        monkeypatch.setattr(lo.kernels, attr, counted)
+    ws, grads = make_problem(n_steps=4)
+    got = run_lamina(ALGORITHMS[name][0](**kwargs), ws, grads, dtype=dtype)
+    want = reference(name, ws, grads, **kwargs)
+    rtol = 1e-5 if dtype == torch.float64 else 2e-4
+    fused = name != "rmsprop" or not (kwargs.get("momentum") or kwargs.get("centered"))
+    assert len(calls) == (4 if fused else 0)
+    for step, (g_step, w_step) in enumerate(zip(got, want)):
+        for g, w, w0 in zip(g_step, w_step, ws):
+            np.testing.assert_allclose(g - w0, w - w0, rtol=rtol, atol=1e-6, err_msg=f"{step=}")
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adam", "adagrad"])
+def test_fused_updates_are_seen_by_version_counters_and_weight_caches(name):
+    # torch's fused kernels write through data pointers and leave version counters alone; a
+    # Dense layer caches its inference kernel by the weights' versions, so without a bump its
+    # next inference call (validation inside fit) would use the weights of before the update.
+    from lamina import layers
+
+    dense = layers.Dense(3)
+    x = torch.randn(5, 4)
+    before = dense(x).detach().clone()  # inference call: fills the cache
+    opt = ALGORITHMS[name][0](learning_rate=0.1)
+    opt.build(list(dense.parameters()))
+    versions = [p._version for p in dense.parameters()]
+    for p in dense.parameters():
+        p.grad = torch.ones_like(p)
+    opt.step()
+    assert all(p._version > v for p, v in zip(dense.parameters(), versions))
+    after = dense(x)
+    want = x @ dense.kernel.detach() + dense.bias.detach()
+    torch.testing.assert_close(after, want)
+    assert not torch.allclose(after, before)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), FUSED_CASES, ids=lambda v: str(v))
+def test_without_fused_kernels_the_foreach_form_computes_the_same(name, kwargs, monkeypatch):
+    # the path of CUDA, other devices and torch releases without the fused kernels
+    monkeypatch.setattr(lo.kernels, "_FUSED_ADAM", None)
+    monkeypatch.setattr(lo.kernels, "_FUSED_ADAGRAD", None)
+    ws, grads = make_problem(n_steps=4)
+    got = run_lamina(ALGORITHMS[name][0](**kwargs), ws, grads)
+    want = reference(name, ws, grads, **kwargs)
+    for step, (g_step, w_step) in enumerate(zip(got, want)):
+        for g, w, w0 in zip(g_step, w_step, ws):
+            np.testing.assert_allclose(g - w0, w - w0, rtol=1e-5, atol=1e-12, err_msg=f"{step=}")
+
+
+def test_stored_velocity_decodes_to_keras_velocity_and_follows_rho_changes():
+    # RMSprop keeps s = (v + eps) / (1 - rho); the state says so, s decodes to Keras's v, and a
+    # new rho mid-run re-encodes the slot so the formula continues with the new rho.
+    ws, grads = make_problem(n_steps=4)
+    params = [torch.nn.Parameter(torch.tensor(w)) for w in ws]
+    kernel = lo.kernels.KerasRMSprop(params, lr=0.01, rho=0.9, eps=0.5)
+    ref_states = [{} for _ in ws]
+    want = list(ws)
+    for t, step_grads in enumerate(grads, start=1):
+        rho = 0.9 if t <= 2 else 0.6
+        kernel.param_groups[0]["rho"] = rho
+        for p, g in zip(params, step_grads):
+            p.grad = torch.tensor(g)
+        kernel.step()
+        want = [ref_rmsprop(w, g, st, t, 0.01, rho=rho, epsilon=0.5)
+                for w, g, st in zip(want, step_grads, ref_states)]  # fmt: skip
+        for p, w in zip(params, want):
+            np.testing.assert_allclose(p.detach().numpy(), w, rtol=1e-12, err_msg=f"{t=}")
+    form = kernel.state_dict()["param_groups"][0]["stored_form"]
+    name, stored, scale, shift = form
+    assert (name, stored) == ("velocity", "scaled_velocity") and scale == pytest.approx(1 / 0.4)
+    for p, st in zip(params, ref_states):
+        v = (kernel.state[p][stored] - shift) / scale
+        np.testing.assert_allclose(v.numpy(), st["v"], rtol=1e-10)
+        assert "velocity" not in kernel.state[p]
+
+
+@pytest.mark.parametrize("direction", ["plain-to-stored", "stored-to-plain"])
+def test_state_saved_in_the_other_form_loads_and_resumes(direction):
+    # A plain velocity (an older lamina, or RMSprop with momentum) loads into an RMSprop that
+    # keeps it scaled, and the reverse; the run continues on Keras's formula.
+    ws, grads = make_problem(n_steps=4)
+    params = [torch.nn.Parameter(torch.tensor(w)) for w in ws]
+    source = lo.kernels.KerasRMSprop(params, lr=0.01, eps=0.5)
+    for step_grads in grads[:2]:
+        for p, g in zip(params, step_grads):
+            p.grad = torch.tensor(g)
+        source.step()
+    sd = source.state_dict()
+    group = sd["param_groups"][0]
+    if direction == "plain-to-stored":  # write the state out as a plain velocity
+        name, stored, scale, shift = group.pop("stored_form")
+        sd["state"] = {i: {name: (st[stored] - shift) / scale} for i, st in sd["state"].items()}
+    copies = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    target = lo.kernels.KerasRMSprop(copies, lr=0.01, eps=0.5)
+    target.load_state_dict(sd)
+    if direction == "stored-to-plain":  # the loaded stored form, now under momentum 0 -> none
+        target.param_groups[0]["centered"] = True
+        target.param_groups[0]["rho"] = 0.9
+    for step_grads in grads[2:]:
+        for p, g in zip(copies, step_grads):
+            p.grad = torch.tensor(g)
+        target.step()
+    ref_states = [{} for _ in ws]
+    want = list(ws)
+    for t, step_grads in enumerate(grads, start=1):
+        centered = direction == "stored-to-plain" and t > 2
+        if centered:  # the reference starts its average gradient at 0 at the switch, as lamina
+            for st in ref_states:
+                st.setdefault("a", 0.0)
+        want = [ref_rmsprop(w, g, st, t, 0.01, epsilon=0.5, centered=centered)
+                for w, g, st in zip(want, step_grads, ref_states)]  # fmt: skip
+    for p, w in zip(copies, want):
+        np.testing.assert_allclose(p.detach().numpy(), w, rtol=1e-10)
+    assert all(len([k for k in target.state[p] if "velocity" in k]) == 1 for p in copies)
+
+
 @pytest.mark.parametrize(
     "clip", [{"clipnorm": 0.5}, {"clipvalue": 0.3}, {"global_clipnorm": 0.7}], ids=str
 )
@@ -477,6 +607,7 @@ def through_disk(opt):
 
 ROUND_TRIP = [
     lo.SGD(learning_rate=0.1, momentum=0.9),
+    lo.RMSprop(),  # its velocity is kept scaled and shifted (the fused kernel's form)
     lo.RMSprop(centered=True, momentum=0.5),
     lo.Adam(amsgrad=True, learning_rate=schedules.CosineDecay(0.01, 10)),
     lo.AdamW(),
@@ -522,6 +653,22 @@ def test_state_round_trip_resumes_exactly(prototype, load_before_build):
     for a, b in zip(resumed_params, params):
         assert torch.equal(a, b)
     assert resumed.learning_rate == straight.learning_rate
+
+
+@pytest.mark.parametrize("prototype", [lo.RMSprop(), lo.Adagrad()], ids=repr)
+def test_a_loaded_stored_slot_replaces_the_fresh_one(prototype):
+    # A freshly built RMSprop holds a plain (zero) velocity until its first step; loading a
+    # saved scaled velocity must replace it, not sit beside it (one slot per weight).
+    params = [torch.nn.Parameter(torch.randn(s)) for s in SHAPES]
+    first = type(prototype).from_config(prototype.get_config())
+    first.build(params)
+    train(first, params, 2)
+    resumed = type(prototype).from_config(prototype.get_config())
+    resumed.build([torch.nn.Parameter(p.detach().clone()) for p in params])
+    resumed.load_state_dict(first.state_dict())
+    assert len(resumed.variables) == len(params)
+    for a, b in zip(resumed.variables, first.variables):
+        assert torch.equal(a, b)
 
 
 def test_state_errors_are_clear():

@@ -12,6 +12,9 @@ place where possible: no per-parameter Python arithmetic. Hyper-parameter names 
 ``torch.optim`` (``lr``, ``betas``, ``eps``, ``momentum``) so torch schedulers such as
 ``OneCycleLR`` find them; state slots carry Keras's names (``momentum``, ``velocity`` ...) and are
 created when the optimizer is constructed. Each group counts its updates in ``group["step"]``.
+On CPU, Adam, RMSprop (no momentum, not centered) and Adagrad run torch's fused single-pass
+kernels; for those RMSprop and Adagrad keep their squared-gradient slot in a shifted form
+(``scaled_velocity``, ``accumulator_plus_eps``; see ``_ForeachOptimizer._stored_form``).
 
 Example:
     >>> import torch
@@ -75,6 +78,43 @@ def _add_combined_(targets: Tensors, a: Tensors, b: Tensors, scale: Any, divide:
     torch._foreach_add_(targets, term)
 
 
+# torch's single-pass CPU kernels for Adam and Adagrad (one read and one write of each tensor
+# where the foreach form makes four to six passes). Keras's formulas are reached through them
+# exactly: Adam by rescaling ``eps`` each step, RMSprop and Adagrad by keeping their squared-
+# gradient slot in a shifted form (see ``_ForeachOptimizer._stored_form``). Older torch releases
+# lack them; the foreach form is used there, on other devices and in the compiled update.
+_FUSED_ADAM = getattr(torch, "_fused_adam_", None)
+_FUSED_ADAGRAD = getattr(torch, "_fused_adagrad_", None)
+_FUSED_DTYPES = (torch.float32, torch.float64)
+
+
+def _changed(tensors: Tensors) -> None:
+    """Bump the version counters of tensors a fused kernel wrote: it writes through data pointers,
+    unseen by autograd's in-place checks and by caches keyed on versions (``Layer._derived``)."""
+    try:
+        torch.autograd.graph.increment_version(tensors)
+    except TypeError:  # torch releases whose increment_version takes one tensor
+        for t in tensors:
+            torch.autograd.graph.increment_version(t)
+
+
+def _fusable(kernel: Any, lr: Any, params: Tensors, grads: Tensors) -> bool:
+    """Whether ``kernel`` (a fused op or None) can run this update: a float rate (not the
+    compiled update's tensor), dense contiguous CPU tensors of a full-precision dtype."""
+    if kernel is None or isinstance(lr, torch.Tensor):
+        return False
+    for p, g in zip(params, grads):
+        if (
+            p.device.type != "cpu"
+            or p.dtype not in _FUSED_DTYPES
+            or g.dtype != p.dtype
+            or g.device.type != "cpu"
+            or not (p.is_contiguous() and g.is_contiguous())
+        ):
+            return False
+    return True
+
+
 class _ForeachOptimizer(torch.optim.Optimizer):
     """Shared plumbing: eager slot creation, gathering (params, grads, slots) per group, step
     counting. Subclasses define ``_slots(group)`` and ``_update(group, params, grads, slots)``."""
@@ -94,8 +134,72 @@ class _ForeachOptimizer(torch.optim.Optimizer):
         """One update of a group; ``lr`` is ``group["lr"]`` as a float or a 0-dim tensor."""
         raise NotImplementedError
 
-    def _init_state(self, group: dict[str, Any]) -> None:
+    def _stored_form(self, group: dict[str, Any]) -> tuple[str, str, float, float] | None:
+        """``(slot, stored_slot, scale, shift)`` when the update keeps ``slot`` as
+        ``stored_slot = scale * slot + shift`` (so that torch's fused kernels compute Keras's
+        formula), else None. ``state`` and ``state_dict()`` hold the stored form (so a resumed
+        run continues bit for bit), with the group's ``"stored_form"`` saying which."""
+        return None
+
+    def _stored_slots(self, group: dict[str, Any]) -> dict[str, float]:
+        """``_slots(group)`` under the group's current stored form (name and fill value)."""
         slots = self._slots(group)
+        form = group.get("stored_form")
+        if form is None or form[0] not in slots:
+            return slots
+        name, stored, scale, shift = form
+        return {
+            (stored if k == name else k): (scale * v + shift if k == name else v)
+            for k, v in slots.items()
+        }
+
+    def _sync_stored_forms(self) -> None:
+        """Bring each group's slots to the form ``_stored_form`` asks for now (at the first
+        step, after ``load_state_dict``, or when a hyper-parameter the form depends on
+        changed), in place."""
+        for group in self.param_groups:
+            want, have = self._stored_form(group), group.get("stored_form")
+            if want == have:
+                continue
+            for p in group["params"]:
+                state = self.state.get(p)
+                if not state:
+                    continue
+                if have is not None and have[1] in state:
+                    name, stored, scale, shift = have
+                    state[name] = state.pop(stored).sub_(shift).div_(scale)
+                if want is not None and want[0] in state:
+                    name, stored, scale, shift = want
+                    state[stored] = state.pop(name).mul_(scale).add_(shift)
+            group["stored_form"] = want
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """``torch.optim``'s, then one name per slot: a state saved in the other form (by an
+        older lamina, or under other hyper-parameters) replaces this optimizer's slot and is
+        converted at the next step."""
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            form = group.get("stored_form")
+            if form is not None:
+                form = group["stored_form"] = tuple(form)  # a list after JSON
+            pair = form or self._stored_form(group)
+            if pair is None:
+                continue
+            stale = pair[0] if form is not None else pair[1]
+            for p in group["params"]:
+                state = self.state.get(p)
+                if state and pair[0] in state and pair[1] in state:
+                    del state[stale]
+
+    def _step_tensors(self, group: dict[str, Any], n: int) -> Tensors:
+        """The group's step as the per-parameter tensor list torch's fused kernels read (``n``
+        references to one CPU tensor)."""
+        step = self.__dict__.setdefault("_step_value", torch.zeros(()))
+        step.fill_(group["step"])
+        return [step] * n
+
+    def _init_state(self, group: dict[str, Any]) -> None:
+        slots = self._stored_slots(group)
         for p in group["params"]:
             state = self.state[p]
             for name, fill in slots.items():
@@ -124,6 +228,7 @@ class _ForeachOptimizer(torch.optim.Optimizer):
         """The update itself, without ``torch.optim``'s step wrapper (its profiler record and
         hook loops cost more Python time than a small model's update): lamina's optimizers call
         it under ``no_grad`` when no step hook is registered (see ``base.Optimizer._update``)."""
+        self._sync_stored_forms()
         if self._jit_update is None:
             self._update_all(None)
             return
@@ -151,7 +256,7 @@ class _ForeachOptimizer(torch.optim.Optimizer):
                     f"{type(self).__name__} does not support sparse gradients; use dense "
                     "gradients (e.g. Embedding(sparse=False))."
                 )
-            names = self._slots(group)
+            names = self._stored_slots(group)
             states = [self.state[p] for p in params]
             if any(len(s) < len(names) for s in states):  # parameters added by hand
                 self._init_state(group)
@@ -201,7 +306,8 @@ class KerasSGD(_ForeachOptimizer):
 class KerasRMSprop(_ForeachOptimizer):
     """RMSprop as Keras: ``v = rho*v + (1-rho)*g²``; ``w -= lr*g / sqrt(v + eps)`` (centered:
     ``sqrt(v - a² + eps)`` with ``a = rho*a + (1-rho)*g``; momentum: ``m = momentum*m +
-    increment; w -= m``).
+    increment; w -= m``). Without momentum or centering the velocity is kept as
+    ``scaled_velocity = (v + eps) / (1 - rho)``, the form torch's fused Adagrad kernel needs.
 
     Example:
         >>> w = torch.nn.Parameter(torch.tensor([1.0]))
@@ -232,8 +338,30 @@ class KerasRMSprop(_ForeachOptimizer):
             slots["average_gradient"] = 0.0
         return slots
 
+    def _stored_form(self, group):
+        rho = group["rho"]
+        if group["momentum"] > 0 or group["centered"] or not 0 <= rho < 1:
+            return None
+        # s = (v + eps) / (1 - rho) turns the update into s = rho*s + eps + g²,
+        # w -= lr/sqrt(1 - rho) * g/sqrt(s): a decay pass, then Adagrad's fused update.
+        return ("velocity", "scaled_velocity", 1 / (1 - rho), group["eps"] / (1 - rho))
+
     def _update(self, group, params, grads, slots, lr):
         rho, eps = group["rho"], group["eps"]
+        if group.get("stored_form") is not None:
+            s = slots["scaled_velocity"]
+            torch._foreach_mul_(s, rho)
+            torch._foreach_add_(s, eps)
+            rate = lr / (1 - rho) ** 0.5
+            if _fusable(_FUSED_ADAGRAD, lr, params, grads):
+                steps = self._step_tensors(group, len(params))
+                _FUSED_ADAGRAD(params, grads, s, steps, lr=rate, lr_decay=0.0, weight_decay=0.0,
+                               eps=0.0, maximize=False)  # fmt: skip
+                _changed(params)
+            else:
+                torch._foreach_addcmul_(s, grads, grads)
+                _addcmul_(params, grads, torch._foreach_rsqrt(s), -rate)
+            return
         v = slots["velocity"]
         torch._foreach_mul_(v, rho)
         torch._foreach_addcmul_(v, grads, grads, value=1 - rho)
@@ -289,6 +417,18 @@ class KerasAdam(_ForeachOptimizer):
     def _update(self, group, params, grads, slots, lr):
         (b1, b2), t = group["betas"], group["step"]
         m, v = slots["momentum"], slots["velocity"]
+        if b2**t < 1 and _fusable(_FUSED_ADAM, lr, params, grads):
+            # torch's kernel divides by sqrt(v)/sqrt(1-b2^t) + eps: Keras's sqrt(v) + eps
+            # (after the same bias corrections) is that with eps scaled by 1/sqrt(1-b2^t).
+            amsgrad = group["amsgrad"]
+            _FUSED_ADAM(
+                params, grads, m, v, slots["velocity_hat"] if amsgrad else [],
+                self._step_tensors(group, len(params)), lr=lr, beta1=b1, beta2=b2,
+                weight_decay=0.0, eps=group["eps"] / (1 - b2**t) ** 0.5, amsgrad=amsgrad,
+                maximize=False,
+            )  # fmt: skip
+            _changed(params)
+            return
         torch._foreach_lerp_(m, grads, 1 - b1)
         torch._foreach_mul_(v, b2)
         torch._foreach_addcmul_(v, grads, grads, value=1 - b2)
@@ -303,7 +443,8 @@ class KerasAdam(_ForeachOptimizer):
 
 class KerasAdagrad(_ForeachOptimizer):
     """Adagrad as Keras: ``acc += g²; w -= lr*g / sqrt(acc + eps)``, ``acc`` starting at
-    ``initial_accumulator_value``.
+    ``initial_accumulator_value``. The accumulator is kept as ``accumulator_plus_eps = acc +
+    eps`` (torch's fused Adagrad kernel then computes Keras's update with its own eps at 0).
 
     Example:
         >>> w = torch.nn.Parameter(torch.tensor([1.0]))
@@ -327,12 +468,20 @@ class KerasAdagrad(_ForeachOptimizer):
     def _slots(self, group):
         return {"accumulator": group["initial_accumulator_value"]}
 
+    def _stored_form(self, group):
+        # s = acc + eps: s += g², w -= lr*g/sqrt(s) is torch's fused Adagrad with eps = 0.
+        return ("accumulator", "accumulator_plus_eps", 1.0, group["eps"])
+
     def _update(self, group, params, grads, slots, lr):
-        acc = slots["accumulator"]
-        torch._foreach_addcmul_(acc, grads, grads)
-        inv_rms = torch._foreach_add(acc, group["eps"])
-        torch._foreach_rsqrt_(inv_rms)
-        _addcmul_(params, grads, inv_rms, -lr)
+        s = slots["accumulator_plus_eps"]
+        if _fusable(_FUSED_ADAGRAD, lr, params, grads):
+            steps = self._step_tensors(group, len(params))
+            _FUSED_ADAGRAD(params, grads, s, steps, lr=lr, lr_decay=0.0, weight_decay=0.0,
+                           eps=0.0, maximize=False)  # fmt: skip
+            _changed(params)
+            return
+        torch._foreach_addcmul_(s, grads, grads)
+        _addcmul_(params, grads, torch._foreach_rsqrt(s), -lr)
 
 
 class KerasAdamax(_ForeachOptimizer):
