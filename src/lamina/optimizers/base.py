@@ -387,7 +387,10 @@ class Optimizer(OptimizerState):
 
     @property
     def variables(self) -> list[torch.Tensor]:
-        """The optimizer's slot tensors (grouped by slot, then parameter, as Keras)."""
+        """The optimizer's slot tensors (grouped by slot, then parameter, as Keras). RMSprop
+        without momentum or centering and Adagrad hold their squared-gradient slot in the form
+        torch's fused kernels need (``scaled_velocity``, ``accumulator_plus_eps``; see
+        docs/optimizers.md)."""
         self._apply_pending()
         if self._torch_opt is None:
             return []
