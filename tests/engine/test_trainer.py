@@ -467,3 +467,57 @@ def test_predict_before_fit_builds_trainable_weights():
     hist = model.fit(x, y, epochs=3, verbose=0)
     assert hist.history["loss"][-1] < hist.history["loss"][0]
     assert not np.allclose(model.predict(x, verbose=0), before)
+
+
+# --------------------------------------------------------------------------- predict's outputs
+def test_predict_writes_batches_into_one_buffer_and_keeps_no_batch_output():
+    # A list of per-batch outputs kept to the end fragments the heap (each small output pins
+    # a hole a large temporary left); predict copies each batch into one buffer instead.
+    import weakref
+
+    from lamina.engine.trainer import _Outputs
+
+    collector = _Outputs(10)
+    batches = [torch.arange(12.0).reshape(4, 3), torch.ones(4, 3), torch.zeros(2, 3)]
+    refs = []
+    for b in batches:
+        collector.add(b)
+        refs.append(weakref.ref(b))
+    del b, batches
+    assert all(r() is None for r in refs)
+    got = collector.result()
+    want = np.concatenate([np.arange(12.0).reshape(4, 3), np.ones((4, 3)), np.zeros((2, 3))])
+    np.testing.assert_array_equal(got, want)
+
+
+def test_predict_outputs_fall_back_to_a_list_when_the_batches_do_not_fit():
+    from lamina.engine.trainer import _Outputs
+
+    more = _Outputs(6)  # more samples than announced: what was written is kept, then a list
+    for k in range(3):
+        more.add(torch.full((4, 2), float(k)))
+    np.testing.assert_array_equal(more.result(), np.repeat([0.0, 1.0, 2.0], 4)[:, None] * [1, 1])
+    unknown = _Outputs(None)  # a generator: no count
+    unknown.add({"a": torch.ones(2, 1)})
+    unknown.add({"a": torch.zeros(1, 1)})
+    np.testing.assert_array_equal(unknown.result()["a"], [[1.0], [1.0], [0.0]])
+    with pytest.raises(ValueError, match="received no data"):
+        _Outputs(5).result()
+
+
+def test_predict_with_several_outputs_matches_calling_the_model():
+    inp = Input((4,))
+    hidden = layers.Dense(8, activation="relu")(inp)
+    model = Model(
+        inp, {"p": layers.Dense(3, activation="softmax")(hidden), "r": layers.Dense(1)(hidden)}
+    )
+    x = np.random.default_rng(0).normal(size=(37, 4)).astype("float32")  # last batch of 5
+    got = model.predict(x, batch_size=8, verbose=0)
+    with torch.no_grad():
+        want = model(torch.from_numpy(x))
+    assert got["p"].shape == (37, 3) and got["r"].shape == (37, 1)
+    np.testing.assert_allclose(got["p"], want["p"].numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(got["r"], want["r"].numpy(), rtol=1e-6, atol=1e-7)
+    pair = Model(inp, [layers.Dense(2)(hidden), layers.Dense(1)(hidden)])
+    out = pair.predict(x, batch_size=8, verbose=0)
+    assert isinstance(out, list) and [o.shape for o in out] == [(37, 2), (37, 1)]

@@ -718,7 +718,7 @@ class Trainer:
                 "mode": "predict",
             },
         )
-        outputs: list[Any] = []
+        outputs = _Outputs(adapter.num_samples)
         want_begin = cbs.wants("on_predict_batch_begin")
         want_end = cbs.wants("on_predict_batch_end")
         autocast = mixed_precision.autocast(device)
@@ -732,15 +732,13 @@ class Trainer:
                         self._build_from_batch(bx)
                     with autocast:
                         out = self(bx, training=False)
-                    outputs.append(out)
+                    outputs.add(out)
                     if want_end:
                         cbs.call("on_predict_batch_end", step, {"outputs": out})
                 cbs.call("on_predict_end", None)
         finally:
             self.train(was_training)
-        if not outputs:
-            raise ValueError("predict() received no data.")
-        return _concat_outputs(outputs)
+        return outputs.result()
 
     # ------------------------------------------------------------------ on_batch
     def train_on_batch(
@@ -883,6 +881,68 @@ def _metric_state(metric: Any) -> dict[str, Any]:
 
 def _restore_metric_state(metric: Any, state: dict[str, Any]) -> None:
     metric.__dict__.update(state)
+
+
+class _Outputs:
+    """predict's outputs, written batch by batch into one buffer per output when the number of
+    samples is known (in-memory data), else kept as a list and concatenated at the end.
+
+    A list of small per-batch tensors fragments the heap: each is allocated while the batch's
+    large temporaries are being freed, lands inside the hole one of them leaves and stays there
+    until predict returns, so the next batch's buffers no longer fit the hole and the heap grows
+    (W4b, an LSTM over 10,000 x 500 tokens: 8 MB more per batch, 125-700 MiB peak across runs
+    against 81 for a hand-written loop). Copied into a buffer, each batch's output is freed at
+    once; the final concatenation's copy is saved too."""
+
+    def __init__(self, capacity: int | None):
+        self.capacity = capacity or 0
+        self.buffers: list[torch.Tensor] | None = None
+        self.structure: Any = None
+        self.filled = 0
+        self.batches: list[Any] = []
+
+    def add(self, out: Any) -> None:
+        leaves = tree.flatten(out)
+        if self.buffers is None and not self.batches and self.capacity:
+            if leaves and all(torch.is_tensor(t) and t.dim() > 0 for t in leaves):
+                self.buffers = [
+                    torch.empty((self.capacity, *t.shape[1:]), dtype=t.dtype, device=t.device)
+                    for t in leaves
+                ]
+                self.structure = tree.map_structure(lambda _: 0, out)  # not the tensors
+        if self.buffers is not None:
+            n = leaves[0].shape[0] if leaves and torch.is_tensor(leaves[0]) else -1
+            fits = (
+                len(leaves) == len(self.buffers)
+                and 0 <= n <= self.capacity - self.filled
+                and all(
+                    torch.is_tensor(t)
+                    and t.shape[0] == n
+                    and t.shape[1:] == b.shape[1:]
+                    and t.dtype == b.dtype
+                    for t, b in zip(leaves, self.buffers)
+                )
+            )
+            if fits:
+                for t, b in zip(leaves, self.buffers):
+                    b[self.filled : self.filled + n].copy_(t)
+                self.filled += n
+                return
+            # an output that does not fit the buffers (a model whose output shape changes with
+            # the batch, more samples than announced): what was written becomes a list entry
+            done = [b[: self.filled] for b in self.buffers]
+            self.batches.append(tree.pack_sequence_as(self.structure, done))
+            self.buffers = None
+            self.capacity = 0
+        self.batches.append(out)
+
+    def result(self) -> Any:
+        if self.buffers is not None:
+            done = [b[: self.filled] for b in self.buffers]
+            return _concat_outputs([tree.pack_sequence_as(self.structure, done)])
+        if not self.batches:
+            raise ValueError("predict() received no data.")
+        return _concat_outputs(self.batches)
 
 
 def _concat_outputs(outputs: list[Any]) -> Any:
