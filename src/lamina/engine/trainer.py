@@ -891,7 +891,7 @@ class _Outputs:
     large temporaries are being freed, lands inside the hole one of them leaves and stays there
     until predict returns, so the next batch's buffers no longer fit the hole and the heap grows
     (W4b, an LSTM over 10,000 x 500 tokens: 8 MB more per batch, 125-700 MiB peak across runs
-    against 81 for a hand-written loop). Copied into a buffer, each batch's output is freed at
+    against 81-119 for a hand-written loop). Copied into a buffer, each batch's output is freed at
     once; the final concatenation's copy is saved too."""
 
     def __init__(self, capacity: int | None):
