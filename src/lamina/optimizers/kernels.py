@@ -88,14 +88,16 @@ _FUSED_ADAGRAD = getattr(torch, "_fused_adagrad_", None)
 _FUSED_DTYPES = (torch.float32, torch.float64)
 
 
-def _changed(tensors: Tensors) -> None:
-    """Bump the version counters of tensors a fused kernel wrote: it writes through data pointers,
-    unseen by autograd's in-place checks and by caches keyed on versions (``Layer._derived``)."""
+def _run_fused(kernel: Any, params: Tensors, *args: Any, **kwargs: Any) -> None:
+    """``kernel(params, *args, **kwargs)``, then the parameters' version counters bumped: the
+    fused kernels write through data pointers, unseen by autograd's in-place checks and by
+    caches keyed on versions (``Layer._derived``), which would otherwise keep stale weights."""
+    kernel(params, *args, **kwargs)
     try:
-        torch.autograd.graph.increment_version(tensors)
+        torch.autograd.graph.increment_version(params)
     except TypeError:  # torch releases whose increment_version takes one tensor
-        for t in tensors:
-            torch.autograd.graph.increment_version(t)
+        for p in params:
+            torch.autograd.graph.increment_version(p)
 
 
 def _fusable(kernel: Any, lr: Any, params: Tensors, grads: Tensors) -> bool:
@@ -358,9 +360,8 @@ class KerasRMSprop(_ForeachOptimizer):
                 for t in s:
                     t.lerp_(end if t.dtype == end.dtype else end.to(t.dtype), 1 - rho)
                 steps = self._step_tensors(group, len(params))
-                _FUSED_ADAGRAD(params, grads, s, steps, lr=rate, lr_decay=0.0, weight_decay=0.0,
-                               eps=0.0, maximize=False)  # fmt: skip
-                _changed(params)
+                _run_fused(_FUSED_ADAGRAD, params, grads, s, steps, lr=rate, lr_decay=0.0,
+                           weight_decay=0.0, eps=0.0, maximize=False)  # fmt: skip
             else:
                 torch._foreach_mul_(s, rho)
                 torch._foreach_add_(s, eps)
@@ -426,13 +427,12 @@ class KerasAdam(_ForeachOptimizer):
             # torch's kernel divides by sqrt(v)/sqrt(1-b2^t) + eps: Keras's sqrt(v) + eps
             # (after the same bias corrections) is that with eps scaled by 1/sqrt(1-b2^t).
             amsgrad = group["amsgrad"]
-            _FUSED_ADAM(
-                params, grads, m, v, slots["velocity_hat"] if amsgrad else [],
+            _run_fused(
+                _FUSED_ADAM, params, grads, m, v, slots["velocity_hat"] if amsgrad else [],
                 self._step_tensors(group, len(params)), lr=lr, beta1=b1, beta2=b2,
                 weight_decay=0.0, eps=group["eps"] / (1 - b2**t) ** 0.5, amsgrad=amsgrad,
                 maximize=False,
             )  # fmt: skip
-            _changed(params)
             return
         torch._foreach_lerp_(m, grads, 1 - b1)
         torch._foreach_mul_(v, b2)
@@ -481,9 +481,8 @@ class KerasAdagrad(_ForeachOptimizer):
         s = slots["accumulator_plus_eps"]
         if _fusable(_FUSED_ADAGRAD, lr, params, grads):
             steps = self._step_tensors(group, len(params))
-            _FUSED_ADAGRAD(params, grads, s, steps, lr=lr, lr_decay=0.0, weight_decay=0.0,
-                           eps=0.0, maximize=False)  # fmt: skip
-            _changed(params)
+            _run_fused(_FUSED_ADAGRAD, params, grads, s, steps, lr=lr, lr_decay=0.0,
+                       weight_decay=0.0, eps=0.0, maximize=False)  # fmt: skip
             return
         torch._foreach_addcmul_(s, grads, grads)
         _addcmul_(params, grads, torch._foreach_rsqrt(s), -lr)
