@@ -521,3 +521,18 @@ def test_predict_with_several_outputs_matches_calling_the_model():
     pair = Model(inp, [layers.Dense(2)(hidden), layers.Dense(1)(hidden)])
     out = pair.predict(x, batch_size=8, verbose=0)
     assert isinstance(out, list) and [o.shape for o in out] == [(37, 2), (37, 1)]
+
+
+def test_predict_never_returns_the_callers_array():
+    # An identity model's outputs are views of the input; predict returns a copy, both when it
+    # writes into its own buffer (known sample count) and when it concatenates a list.
+    from lamina.engine.trainer import _concat_outputs
+
+    inp = Input((3,))
+    model = Model(inp, inp)
+    x = np.arange(12, dtype="float32").reshape(4, 3)
+    got = model.predict(x, batch_size=4, verbose=0)
+    np.testing.assert_array_equal(got, x)
+    assert not np.shares_memory(got, x)
+    t = torch.from_numpy(x)
+    assert not np.shares_memory(_concat_outputs([t]), x)

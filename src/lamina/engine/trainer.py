@@ -933,33 +933,39 @@ class _Outputs:
             done = [b[: self.filled] for b in self.buffers]
             self.batches.append(tree.pack_sequence_as(self.structure, done))
             self.buffers = None
-            self.capacity = 0
         self.batches.append(out)
 
     def result(self) -> Any:
         if self.buffers is not None:
             done = [b[: self.filled] for b in self.buffers]
-            return _concat_outputs([tree.pack_sequence_as(self.structure, done)])
+            return _concat_outputs([tree.pack_sequence_as(self.structure, done)], owned=True)
         if not self.batches:
             raise ValueError("predict() received no data.")
         return _concat_outputs(self.batches)
 
 
-def _concat_outputs(outputs: list[Any]) -> Any:
-    """Batches of outputs as NumPy arrays (16-bit floats from mixed precision as float32)."""
+def _concat_outputs(outputs: list[Any], owned: bool = False) -> Any:
+    """Batches of outputs as NumPy arrays (16-bit floats from mixed precision as float32);
+    ``owned``: ``outputs`` is one batch of buffers no one else holds, returned without a copy."""
     outputs = tree.map_structure(
         lambda t: (
             t.float() if torch.is_tensor(t) and t.dtype in (torch.float16, torch.bfloat16) else t
         ),
         outputs,
     )
+
+    def cat(parts: list[torch.Tensor]) -> Any:
+        # predict's own buffer is returned as it is; anything else is copied (a model output
+        # can be the caller's array itself: an identity model given NumPy input)
+        return (parts[0] if owned else torch.cat(parts)).cpu().numpy()
+
     first = outputs[0]
     if torch.is_tensor(first):
-        return torch.cat(outputs).cpu().numpy()
+        return cat(outputs)
     if isinstance(first, dict):
-        return {k: torch.cat([o[k] for o in outputs]).cpu().numpy() for k in first}
+        return {k: cat([o[k] for o in outputs]) for k in first}
     if isinstance(first, (list, tuple)):
-        return [torch.cat([o[i] for o in outputs]).cpu().numpy() for i in range(len(first))]
+        return [cat([o[i] for o in outputs]) for i in range(len(first))]
     return np.concatenate(outputs)
 
 
