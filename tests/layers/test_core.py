@@ -152,7 +152,7 @@ def test_layers_get_suggests_names():
         layers.get("Dence")
 
 
-@pytest.mark.parametrize("rate", [0.1, 0.3, 0.5, 0.9])
+@pytest.mark.parametrize("rate", [0.1, 0.3, 0.5, 0.9, 0.25, 0.75, 0.125, 1 / 256])
 def test_fast_dropout_masks_have_the_right_statistics(rate):
     from lamina.layers._dropout import dropout_mask
 
@@ -168,6 +168,48 @@ def test_fast_dropout_masks_have_the_right_statistics(rate):
     # The expected value of dropout(x) is x.
     x = torch.ones(200, 200)
     assert abs(layers.Dropout(rate)(x, training=True).mean().item() - 1) < 0.05
+
+
+@pytest.mark.parametrize(
+    "rate, bits",
+    [(0.5, 1), (0.25, 2), (0.75, 2), (0.125, 4), (3 / 16, 4), (1 / 256, 8), (0.2, 16)],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_dropout_masks_decide_each_element_from_its_own_bits(monkeypatch, rate, bits, dtype):
+    """The mask is a function of the random words: for a rate k / 2**b (b <= 8) element i keeps
+    when its b-bit field is >= k, otherwise when its 16-bit slice is >= the threshold; checked
+    against the same rule written with numpy on the same words."""
+    from lamina.layers import _dropout
+
+    words = torch.randint(-(2**63), 2**63 - 1, (4096,), dtype=torch.int64)
+    threshold = round(-32768 + rate * 65536)
+    edges = [threshold - 1, threshold, threshold + 1, -32768, 32767]
+    words.view(torch.int16)[: len(edges)] = torch.tensor(edges, dtype=torch.int16)
+    monkeypatch.setattr(_dropout, "_random_words", lambda count, *_: words[:count])
+    shape = (37, 29)  # not a multiple of a word's fields
+    n = shape[0] * shape[1]
+    mask = _dropout.dropout_mask(shape, rate, dtype, torch.device("cpu"))
+    assert mask.dtype == dtype and mask.shape == shape
+    raw = words.numpy().view(np.uint32 if bits < 16 else np.uint16)
+    if bits < 16:
+        fields = (raw[:, None] >> np.arange(0, 32, bits, dtype=np.uint32)) & ((1 << bits) - 1)
+        keep = fields.reshape(-1)[:n] >= round(rate * (1 << bits))
+    else:
+        signed = raw.view(np.int16)[:n]
+        keep = signed >= threshold
+    scale = torch.tensor(1 / (1 - rate), dtype=dtype)
+    expected = torch.from_numpy(keep.reshape(shape)).to(dtype) * scale
+    assert torch.equal(mask, expected)
+
+
+def test_dropout_mask_extreme_rates_on_the_slice_path():
+    from lamina.layers._dropout import dropout_mask
+
+    cpu = torch.device("cpu")
+    kept = dropout_mask((100, 100), 1e-7, torch.float32, cpu)  # below 16-bit resolution
+    assert torch.equal(kept, torch.full((100, 100), 1 / (1 - 1e-7)))
+    dropped = dropout_mask((100, 100), 1 - 1e-7, torch.float32, cpu)
+    assert not dropped.any()
 
 
 def test_dropout_is_reproducible_with_a_seed():
@@ -199,3 +241,26 @@ def test_dense_inference_weight_cache_follows_every_change_of_the_kernel():
         model.layers[0].kernel.mul_(-1)
     np.testing.assert_allclose(model.predict(x, verbose=0), expected(), rtol=1e-5, atol=1e-6)
     assert "_inference_cache" not in "".join(model.state_dict())
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_dense_trains_through_one_product_node_with_the_kernel_as_it_is(use_bias):
+    """For a batch of vectors the training forward pass is one addmm / mm on the (in, out)
+    kernel, with no transposed views in the graph; gradients match the formulas."""
+    layer = layers.Dense(3, use_bias=use_bias)
+    x = torch.randn(5, 4, dtype=torch.float64)
+    layer(x.float())
+    layer.to(torch.float64)
+    out = layer(x)
+    assert out.grad_fn.name() == ("AddmmBackward0" if use_bias else "MmBackward0")
+    leaves = [f for f, _ in out.grad_fn.next_functions if f is not None]
+    assert all(f.name() == "torch::autograd::AccumulateGrad" for f in leaves)
+    g = torch.randn(5, 3, dtype=torch.float64)
+    out.backward(g)
+    torch.testing.assert_close(layer.kernel.grad, x.T @ g)
+    if use_bias:
+        torch.testing.assert_close(layer.bias.grad, g.sum(0))
+    # sequences keep the general path
+    seq = torch.randn(2, 6, 4, dtype=torch.float64)
+    expected = seq @ layer.kernel.detach() + (layer.bias.detach() if use_bias else 0)
+    torch.testing.assert_close(layer(seq), expected)

@@ -2,10 +2,15 @@
 
 torch draws CPU random numbers one element at a time from a Mersenne twister, so
 ``bernoulli_`` over a 128 x 512 activation takes about 1.2 ms, more than the matrix products of
-the layer it follows. A keep/drop decision needs far fewer random bits than a float: lamina
-draws one 64-bit integer per four elements and compares 16-bit slices of it with a threshold,
-which keeps each element with probability ``1 - rate`` up to 1/65536 and takes about a quarter
-of the time. On CUDA torch's own kernel is already fast and is used as it is.
+the layer it follows. A keep/drop decision needs far fewer random bits than a float. When the
+rate is a multiple of 1/256 (0.5, 0.25, 0.125, ...), lamina gives each element the fewest bits
+that decide it exactly: one bit for 0.5, unpacked from 32-bit words by one shift; an element is
+kept when its field is at least ``rate * 2**bits``. Any other rate uses 16-bit slices of 64-bit
+words compared with a threshold, which keeps each element with probability ``1 - rate`` up to
+1/65536. The comparisons are done by clamping integers (exact in float32) rather than with
+``>=``, whose boolean result converts to float slowly on CPU. For the seed MLP's 128 x 512
+dropout: see ``bench/dropout_mask.py``. On CUDA torch's own kernel is already fast and is used
+as it is.
 
 Example:
     >>> import torch
@@ -27,24 +32,73 @@ import torch
 __all__ = ["dropout_mask", "apply_dropout"]
 
 _INT16_RANGE = 65536
+_FIELD_BITS = (1, 2, 4, 8)
+_SHIFTS: dict[tuple[int, torch.device], torch.Tensor] = {}
 
 
-def _keep_bits(
-    shape: tuple[int, ...], rate: float, device: torch.device, generator: torch.Generator | None
-) -> torch.Tensor:
-    """Boolean mask, True with probability ``1 - rate`` (16-bit resolution)."""
-    n = math.prod(shape)
-    words = torch.randint(
-        -(2**63),
-        2**63 - 1,
-        ((n + 3) // 4,),
-        dtype=torch.int64,
-        device=device,
-        generator=generator,
+def _random_words(count: int, device: torch.device, generator: torch.Generator | None):
+    """``count`` 64-bit words of random bits."""
+    return torch.randint(
+        -(2**63), 2**63 - 1, (count,), dtype=torch.int64, device=device, generator=generator
     )
-    slices = words.view(torch.int16)[:n].view(shape)
+
+
+def _exact_field(rate: float) -> tuple[int, int] | None:
+    """``(bits, k)`` with ``rate == k / 2**bits`` for the smallest ``bits`` up to 8, or None."""
+    for bits in _FIELD_BITS:
+        k = rate * (1 << bits)
+        if k == int(k) and k > 0:  # (rate 0: the slices keep everything)
+            return bits, int(k)
+    return None
+
+
+def _keep_fields(
+    n: int, bits: int, k: int, device: torch.device, generator: torch.Generator | None
+) -> torch.Tensor:
+    """``n`` int32 values, 1 with probability ``1 - k / 2**bits`` (exactly), else 0."""
+    per_word = 64 // bits
+    words = _random_words((n + per_word - 1) // per_word, device, generator)
+    shifts = _SHIFTS.get((bits, device))
+    if shifts is None:
+        shifts = _SHIFTS[(bits, device)] = torch.arange(
+            0, 32, bits, dtype=torch.int32, device=device
+        )
+    # (Arithmetic shift: the sign bits it brings in are masked off.)
+    fields = (words.view(torch.int32).unsqueeze(-1) >> shifts).bitwise_and_((1 << bits) - 1)
+    fields = fields.view(-1)[:n]
+    if bits > 1:  # field >= k  <=>  clamp(field - (k - 1), 0, 1) == 1
+        fields = fields.sub_(k - 1).clamp_(0, 1)
+    return fields
+
+
+def _keep_slices(
+    n: int, rate: float, dtype: torch.dtype, device: torch.device, generator: torch.Generator | None
+) -> torch.Tensor:
+    """``n`` values of ``dtype``, 1 with probability ``1 - rate`` (16-bit resolution), else 0."""
+    words = _random_words((n + 3) // 4, device, generator)
+    slices = words.view(torch.int16)[:n]
     threshold = round(-32768 + rate * _INT16_RANGE)
-    return slices >= threshold
+    # slice >= threshold  <=>  clamp(slice, threshold - 1, threshold) - (threshold - 1) == 1;
+    # integers this small are exact in float32 (and the bool of >= converts slowly).
+    work = torch.float64 if dtype == torch.float64 else torch.float32
+    return slices.to(work).clamp_(threshold - 1, threshold).sub_(threshold - 1)
+
+
+def _keep01(
+    shape: tuple[int, ...],
+    rate: float,
+    dtype: torch.dtype,
+    device: torch.device,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """1 with probability ``1 - rate``, else 0, as ``dtype``."""
+    n = math.prod(shape)
+    field = _exact_field(rate)
+    if field is not None:
+        keep = _keep_fields(n, *field, device, generator)
+    else:
+        keep = _keep_slices(n, rate, dtype, device, generator)
+    return keep.view(shape).to(dtype)
 
 
 def dropout_mask(
@@ -59,7 +113,7 @@ def dropout_mask(
     if device.type != "cpu":
         keep = torch.empty(shape, dtype=dtype, device=device)
         return keep.bernoulli_(1.0 - rate, generator=generator).div_(1.0 - rate)
-    return _keep_bits(shape, rate, device, generator).to(dtype).mul_(1.0 / (1.0 - rate))
+    return _keep01(shape, rate, dtype, device, generator).mul_(1.0 / (1.0 - rate))
 
 
 def apply_dropout(

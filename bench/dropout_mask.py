@@ -1,0 +1,140 @@
+"""Time of lamina's CPU dropout masks against torch's and against lamina's previous mask.
+
+For each rate, three ways to make the inverted-dropout mask of a 128 x 512 activation (the
+seed MLP's Dropout(0.5) input) are timed in alternation, so that machine noise hits all alike:
+
+* ``bernoulli``: ``torch.empty(...).bernoulli_(1 - rate).div_(1 - rate)``, what
+  ``torch.nn.functional.dropout`` does on CPU;
+* ``compare``: lamina's previous mask, 16-bit random slices compared with ``>=`` and the
+  boolean converted to float (kept here as the reference);
+* ``lamina``: ``lamina.layers._dropout.dropout_mask`` (exact few-bit fields for multiples of
+  1/256, clamped 16-bit slices otherwise).
+
+It prints the p10 and median time of each and the ratio lamina / compare (below 1 is faster).
+
+``--fit`` trains W1 (bench/workloads) with ``fit`` in one process, alternating rounds with
+lamina's mask and with the ``compare`` mask patched in, and prints the median ms per step of
+each: what the mask buys a whole step.
+
+Run: ``python bench/dropout_mask.py [--draws 2000]`` or
+``python bench/dropout_mask.py --fit [--rounds 8]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import torch
+
+from lamina.layers import _dropout
+
+SHAPE = (128, 512)
+
+
+def compare_mask(shape, rate, dtype, device, generator=None):
+    """lamina's mask before: 16-bit slices ``>=`` a threshold, bool -> float, scaled."""
+    n = math.prod(shape)
+    words = torch.randint(
+        -(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64, device=device, generator=generator
+    )
+    slices = words.view(torch.int16)[:n].view(shape)
+    keep = slices >= round(-32768 + rate * 65536)
+    return keep.to(dtype).mul_(1.0 / (1.0 - rate))
+
+
+def bernoulli_mask(shape, rate, dtype, device, generator=None):
+    keep = torch.empty(shape, dtype=dtype, device=device)
+    return keep.bernoulli_(1.0 - rate, generator=generator).div_(1.0 - rate)
+
+
+def time_masks(rate: float, draws: int) -> dict[str, list[float]]:
+    makers = {
+        "bernoulli": bernoulli_mask,
+        "compare": compare_mask,
+        "lamina": _dropout.dropout_mask,
+    }
+    times: dict[str, list[float]] = {k: [] for k in makers}
+    cpu = torch.device("cpu")
+    for i in range(draws + 50):
+        for name, make in makers.items():
+            t = time.perf_counter()
+            make(SHAPE, rate, torch.float32, cpu)
+            if i >= 50:
+                times[name].append(time.perf_counter() - t)
+    return times
+
+
+def p10(values: list[float]) -> float:
+    return sorted(values)[len(values) // 10]
+
+
+def run_masks(draws: int) -> None:
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, mask {SHAPE}")
+    print(f"{'rate':>5}  {'bernoulli':>17}  {'compare':>17}  {'lamina':>17}  lamina/compare")
+    for rate in (0.5, 0.25, 0.2, 0.1, 0.3):
+        times = time_masks(rate, draws)
+        cells = [
+            f"{p10(times[k]) * 1e3:.3f} / {statistics.median(times[k]) * 1e3:.3f}"
+            for k in ("bernoulli", "compare", "lamina")
+        ]
+        ratio = statistics.median(times["lamina"]) / statistics.median(times["compare"])
+        print(f"{rate:>5}  " + "  ".join(f"{c:>17}" for c in cells) + f"  {ratio:.2f}")
+    print("(ms per mask, p10 / median)")
+
+
+def run_fit(rounds: int) -> None:
+    import numpy as np
+
+    import lamina
+    from lamina import layers
+
+    rng = np.random.default_rng(0)
+    n = 25_600
+    x = rng.random((n, 784), dtype=np.float32)
+    y = lamina.utils.to_categorical(rng.integers(0, 10, n), 10)
+    torch.manual_seed(0)
+    model = lamina.Sequential(
+        [
+            layers.Input((784,)),
+            layers.Dense(512, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x[:2560], y[:2560], batch_size=128, epochs=1, verbose=0)
+    steps = n // 128
+    ours = _dropout.dropout_mask
+    times: dict[str, list[float]] = {"lamina": [], "compare": []}
+    try:
+        for _ in range(rounds):
+            for name, mask in (("lamina", ours), ("compare", compare_mask)):
+                _dropout.dropout_mask = mask
+                t = time.perf_counter()
+                model.fit(x, y, batch_size=128, epochs=1, verbose=0)
+                times[name].append((time.perf_counter() - t) / steps * 1e3)
+    finally:
+        _dropout.dropout_mask = ours
+    for name, values in times.items():
+        print(f"{name:8} median {statistics.median(values):.3f} ms/step  rounds {values}")
+    diff = statistics.median(times["compare"]) - statistics.median(times["lamina"])
+    print(f"lamina's mask saves {diff:.3f} ms per W1 step (median of {rounds} rounds each)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--draws", type=int, default=2000)
+    parser.add_argument("--fit", action="store_true")
+    parser.add_argument("--rounds", type=int, default=8)
+    args = parser.parse_args()
+    if args.fit:
+        run_fit(args.rounds)
+    else:
+        run_masks(args.draws)
+
+
+if __name__ == "__main__":
+    main()
