@@ -196,7 +196,9 @@ class _ForeachOptimizer(torch.optim.Optimizer):
     def _step_tensors(self, group: dict[str, Any], n: int) -> Tensors:
         """The group's step as the per-parameter tensor list torch's fused kernels read (``n``
         references to one CPU tensor)."""
-        step = self.__dict__.setdefault("_step_value", torch.zeros(()))
+        step = self.__dict__.get("_step_value")
+        if step is None:
+            step = self.__dict__["_step_value"] = torch.zeros(())
         step.fill_(group["step"])
         return [step] * n
 
