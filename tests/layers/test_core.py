@@ -244,23 +244,36 @@ def test_dense_inference_weight_cache_follows_every_change_of_the_kernel():
 
 
 @pytest.mark.parametrize("use_bias", [True, False])
-def test_dense_trains_through_one_product_node_with_the_kernel_as_it_is(use_bias):
+@pytest.mark.parametrize("activation", [None, "relu"])
+def test_dense_trains_through_one_product_node_with_the_kernel_as_it_is(use_bias, activation):
     """For a batch of vectors the training forward pass is one addmm / mm on the (in, out)
-    kernel, with no transposed views in the graph; gradients match the formulas."""
-    layer = layers.Dense(3, use_bias=use_bias)
+    kernel, with no transposed views in the graph (relu applied in place on the product);
+    values and gradients match the formulas, in training and in inference."""
+    layer = layers.Dense(3, use_bias=use_bias, activation=activation)
     x = torch.randn(5, 4, dtype=torch.float64)
     layer(x.float())
     layer.to(torch.float64)
+    kernel = layer.kernel.detach()
+    pre = x @ kernel + (layer.bias.detach() if use_bias else 0)
+    act = pre.relu() if activation else pre
     out = layer(x)
-    assert out.grad_fn.name() == ("AddmmBackward0" if use_bias else "MmBackward0")
-    leaves = [f for f, _ in out.grad_fn.next_functions if f is not None]
+    node = out.grad_fn
+    if activation:
+        assert node.name() == "ReluBackward0"
+        node = node.next_functions[0][0]
+    assert node.name() == ("AddmmBackward0" if use_bias else "MmBackward0")
+    leaves = [f for f, _ in node.next_functions if f is not None]
     assert all(f.name() == "torch::autograd::AccumulateGrad" for f in leaves)
+    torch.testing.assert_close(out, act)
     g = torch.randn(5, 3, dtype=torch.float64)
     out.backward(g)
-    torch.testing.assert_close(layer.kernel.grad, x.T @ g)
+    g_pre = g * (pre > 0) if activation else g
+    torch.testing.assert_close(layer.kernel.grad, x.T @ g_pre)
     if use_bias:
-        torch.testing.assert_close(layer.bias.grad, g.sum(0))
+        torch.testing.assert_close(layer.bias.grad, g_pre.sum(0))
+    with torch.inference_mode():
+        torch.testing.assert_close(layer(x), act)
     # sequences keep the general path
     seq = torch.randn(2, 6, 4, dtype=torch.float64)
-    expected = seq @ layer.kernel.detach() + (layer.bias.detach() if use_bias else 0)
-    torch.testing.assert_close(layer(seq), expected)
+    expected = seq @ kernel + (layer.bias.detach() if use_bias else 0)
+    torch.testing.assert_close(layer(seq), expected.relu() if activation else expected)
