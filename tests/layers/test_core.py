@@ -36,7 +36,7 @@ def test_dense_without_bias_and_regularizer_loss():
     assert len(layer.get_weights()) == 1
     (kernel,) = layer.get_weights()
     (penalty,) = layer.losses
-    assert float(penalty) == pytest.approx(0.5 * (kernel**2).sum(), rel=1e-5)
+    assert float(penalty.detach()) == pytest.approx(0.5 * (kernel**2).sum(), rel=1e-5)
 
 
 def test_dense_shape_mismatch_names_the_layer():
