@@ -61,7 +61,7 @@ def test_dense_constraint_applied():
     with torch.no_grad():
         layer.kernel.fill_(-1.0)
     layer._apply_constraints()
-    assert float(layer.kernel.min()) == 0.0
+    assert float(layer.kernel.detach().min()) == 0.0
 
 
 def test_activation_layer():
