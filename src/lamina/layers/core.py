@@ -179,7 +179,9 @@ class Dense(Layer):
             inputs = inputs.to(kernel.dtype)
         bias = params.get("bias")
         if inputs.dim() != 2:
-            # F.linear on the transposed (in, out) kernel: one GEMM, no copy.
+            # F.linear on the transposed (in, out) kernel: one GEMM, no copy. Its output can be
+            # a view of the product, so the activation is not applied in place here (in place
+            # on a view, autograd records extra copy-back nodes).
             return self.activation(F.linear(inputs, kernel.T, bias))
         if torch.is_grad_enabled() or inputs.device.type != "cpu":
             # addmm on the kernel as it is: no transposed views, so autograd has two nodes
