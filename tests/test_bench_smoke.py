@@ -137,6 +137,17 @@ def test_overhead_script_runs_and_reports_both_ratios(capsys):
     assert "ratio" in capsys.readouterr().out
 
 
+def test_dense_layout_script_times_both_layouts_and_runs_the_fit_pairs(capsys):
+    from bench import dense_layout
+
+    io, oi = dense_layout.layout_times(8, 64, 10, calls=4)
+    assert io > 0 and oi > 0
+    dense_layout.run_fit(rounds=2, steps=2)
+    out = capsys.readouterr().out
+    assert "strides (1, 512)" in out  # W1's 512 -> 10 kernel is the transposed one
+    assert "of 2 paired rounds" in out
+
+
 def _reference_and_lamina_outputs(workload: str, x):
     """The hand-written W4 reference's and lamina's predict on ``x``, with the same weights."""
     import torch

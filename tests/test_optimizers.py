@@ -154,8 +154,21 @@ def make_problem(n_steps=3, seed=0):
     return ws, grads
 
 
-def run_lamina(opt, ws, grad_steps, dtype=torch.float64, rate_as_tensor=False):
+def run_lamina(opt, ws, grad_steps, dtype=torch.float64, rate_as_tensor=False, grads_as=None):
+    """The parameters' values after each step. ``grads_as``: a function of (parameter, value)
+    making each gradient (default: a new contiguous tensor)."""
     params = [torch.nn.Parameter(torch.tensor(w, dtype=dtype)) for w in ws]
+    return run_on(opt, params, grad_steps, rate_as_tensor, grads_as)
+
+
+def transposed(a, dtype=torch.float64):
+    """``a`` as a tensor of its shape stored column by column (a 2-D array), else as usual."""
+    t = torch.tensor(a, dtype=dtype)
+    return t.T.contiguous().T if t.dim() == 2 else t
+
+
+def run_on(opt, params, grad_steps, rate_as_tensor=False, grads_as=None):
+    dtype = params[0].dtype
     opt.build(params)
     if rate_as_tensor:  # the path of jit_compile's update, uncompiled
         assert isinstance(opt.torch_optimizer, _ForeachOptimizer)
@@ -163,7 +176,7 @@ def run_lamina(opt, ws, grad_steps, dtype=torch.float64, rate_as_tensor=False):
     history = []
     for grads in grad_steps:
         for p, g in zip(params, grads):
-            p.grad = torch.tensor(g, dtype=dtype)
+            p.grad = grads_as(p, g) if grads_as else torch.tensor(g, dtype=dtype)
         opt.step()
         history.append([p.detach().numpy().copy() for p in params])
     return history
@@ -264,6 +277,58 @@ def test_fused_kernels_compute_the_keras_formula(name, kwargs, dtype, monkeypatc
     for step, (g_step, w_step) in enumerate(zip(got, want)):
         for g, w, w0 in zip(g_step, w_step, ws):
             np.testing.assert_allclose(g - w0, w - w0, rtol=rtol, atol=1e-6, err_msg=f"{step=}")
+
+
+@pytest.mark.parametrize(("name", "kwargs"), FUSED_CASES, ids=lambda v: str(v))
+def test_fused_kernels_take_parameters_stored_transposed_but_never_mixed_layouts(
+    name, kwargs, monkeypatch
+):
+    # A small Dense kernel is stored transposed (its .T contiguous). torch's fused kernels walk
+    # memory in storage order: with the gradient and slots in the parameter's layout that is
+    # the same update, but a gradient in another layout would be paired with the wrong
+    # elements without any error, so that case must take the foreach form.
+    calls = []
+    for attr in ("_FUSED_ADAM", "_FUSED_ADAGRAD"):
+        kernel = getattr(lo.kernels, attr)
+        counted = lambda *a, _k=kernel, **k: calls.append(1) or _k(*a, **k)  # noqa: E731
+        monkeypatch.setattr(lo.kernels, attr, counted)
+    fused = name != "rmsprop" or not (kwargs.get("momentum") or kwargs.get("centered"))
+    ws, grads = make_problem(n_steps=4)
+    want = reference(name, ws, grads, **kwargs)
+    same_layout = lambda p, g: torch.empty_like(p).copy_(torch.tensor(g))  # noqa: E731
+    contiguous = lambda p, g: torch.tensor(g, dtype=p.dtype)  # noqa: E731
+    for grads_as, expect_fused in ((same_layout, fused), (contiguous, False)):
+        calls.clear()
+        params = [torch.nn.Parameter(transposed(w)) for w in ws]
+        assert params[0].stride() == (1, 3)
+        got = run_on(ALGORITHMS[name][0](**kwargs), params, grads, grads_as=grads_as)
+        assert len(calls) == (4 if expect_fused else 0)
+        for step, (g_step, w_step) in enumerate(zip(got, want)):
+            for g, w, w0 in zip(g_step, w_step, ws):
+                np.testing.assert_allclose(g - w0, w - w0, rtol=1e-5, atol=1e-12, err_msg=str(step))
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adam", "adagrad"])
+def test_loaded_slots_take_the_layout_of_their_parameter(name):
+    # A saved state comes back contiguous; the slots of a parameter stored transposed are put
+    # back in its layout, or every later step would leave the fused path.
+    ws, grads = make_problem(n_steps=2)
+    params = [torch.nn.Parameter(transposed(w)) for w in ws]
+    first = ALGORITHMS[name][0](learning_rate=0.01)
+    run_on(first, params, grads)
+    saved = first.torch_optimizer.state_dict()
+    matrices = {k for k, v in saved["state"][0].items() if torch.is_tensor(v) and v.dim() == 2}
+    assert matrices and all(saved["state"][0][k].stride() == (1, 3) for k in matrices)
+    for slots in saved["state"].values():
+        for k, v in slots.items():
+            slots[k] = v.contiguous() if torch.is_tensor(v) else v
+    second = ALGORITHMS[name][0](learning_rate=0.01)
+    second.build(params)
+    second.torch_optimizer.load_state_dict(saved)
+    loaded = second.torch_optimizer.state[params[0]]
+    assert all(loaded[k].stride() == (1, 3) for k in matrices)
+    for k in matrices:
+        torch.testing.assert_close(loaded[k], saved["state"][0][k])
 
 
 @pytest.mark.parametrize("name", ["rmsprop", "adam", "adagrad"])

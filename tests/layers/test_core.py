@@ -277,3 +277,84 @@ def test_dense_trains_through_one_product_node_with_the_kernel_as_it_is(use_bias
     seq = torch.randn(2, 6, 4, dtype=torch.float64)
     expected = seq @ kernel + (layer.bias.detach() if use_bias else 0)
     torch.testing.assert_close(layer(seq), expected.relu() if activation else expected)
+
+
+@pytest.mark.parametrize(
+    ("n_in", "units", "stored_transposed"),
+    [
+        (512, 10, True),
+        (64, 2, True),
+        (784, 11, True),
+        (512, 1, False),
+        (512, 12, False),
+        (32, 10, False),
+        (784, 512, False),
+    ],  # fmt: skip
+)
+def test_small_dense_kernels_are_stored_transposed_with_the_same_values(
+    n_in, units, stored_transposed, monkeypatch
+):
+    """2 to 11 units on 64+ inputs: the (in, units) kernel lives in memory as (units, in), where
+    MKL's products are several times faster (bench/dense_layout.py); shape, values, Keras
+    weights and initialisation are those of the default layout."""
+    from lamina.layers import core
+
+    torch.manual_seed(0)
+    layer = layers.Dense(units)
+    layer.build((None, n_in))
+    monkeypatch.setattr(core, "_store_kernel_transposed", lambda n_in, units: False)
+    torch.manual_seed(0)
+    plain = layers.Dense(units)
+    plain.build((None, n_in))
+    assert layer.kernel.shape == plain.kernel.shape == (n_in, units)
+    assert layer.kernel.stride() == ((1, n_in) if stored_transposed else (units, 1))
+    assert plain.kernel.stride() == (units, 1)
+    assert torch.equal(layer.kernel, plain.kernel)
+    kernel, _ = layer.get_weights()
+    assert kernel.flags["C_CONTIGUOUS"] and kernel.shape == (n_in, units)
+    np.testing.assert_array_equal(kernel, plain.get_weights()[0])
+
+
+def test_a_transposed_kernel_trains_saves_and_loads_like_the_default_layout(tmp_path, monkeypatch):
+    """The same model with the kernel stored transposed and stored (in, out) follows the same
+    training trajectory (gradients land in the parameter's layout, the fused optimizer step
+    runs on it), and a saved model loads back into the transposed layout."""
+    from lamina.layers import core
+    from lamina.optimizers import kernels
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 96)).astype("float32")
+    y = lamina.utils.to_categorical((x[:, :4].sum(1) > 0).astype(int) + 2 * (x[:, 4] > 0), 4)
+
+    def make():
+        model = lamina.Sequential([layers.Input((96,)), layers.Dense(4, activation="softmax")])
+        opt = lamina.optimizers.RMSprop(learning_rate=0.02)
+        model.compile(opt, "categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    fused_calls = []
+    fused = kernels._FUSED_ADAGRAD
+    monkeypatch.setattr(
+        kernels, "_FUSED_ADAGRAD", lambda *a, **k: fused_calls.append(1) or fused(*a, **k)
+    )
+    ours = make()
+    with monkeypatch.context() as m:
+        m.setattr(core, "_store_kernel_transposed", lambda n_in, units: False)
+        plain = make()
+    plain.set_weights(ours.get_weights())
+    assert ours.layers[0].kernel.stride() == (1, 96)
+    history = ours.fit(x, y, batch_size=32, epochs=5, verbose=0, shuffle=False)
+    steps = len(fused_calls)
+    plain.fit(x, y, batch_size=32, epochs=5, verbose=0, shuffle=False)
+    assert steps == 40 and len(fused_calls) == 80
+    assert ours.layers[0].kernel.stride() == (1, 96)
+    for a, b in zip(ours.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert history.history["accuracy"][-1] > 0.8
+    path = tmp_path / "m.lamina"
+    ours.save(path)
+    loaded = lamina.models.load_model(path)
+    assert loaded.layers[0].kernel.stride() == (1, 96)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), ours.predict(x, verbose=0))
+    for a, b in zip(loaded.get_weights(), ours.get_weights()):
+        np.testing.assert_array_equal(a, b)

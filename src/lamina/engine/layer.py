@@ -224,12 +224,19 @@ class Layer(nn.Module):
         constraint: Any = None,
         to_keras: Callable[[torch.Tensor], torch.Tensor] | None = None,
         from_keras: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        transposed: bool = False,
     ) -> torch.Tensor:
         """Create a weight. Trainable weights are ``nn.Parameter``s; non-trainable ones (moving
         statistics) are buffers. ``to_keras`` / ``from_keras`` convert between the stored layout
-        and Keras's layout for ``get_weights`` / ``set_weights`` and regularizers."""
+        and Keras's layout for ``get_weights`` / ``set_weights`` and regularizers.
+        ``transposed`` keeps a 2-D weight's shape but stores it column by column in memory (its
+        ``.T`` is contiguous), with the same values as the default layout."""
         init = initializers.get(initializer) or initializers.Zeros()
         value = init(tuple(shape), dtype=torch_dtype(dtype or self.dtype))
+        if transposed:
+            if value.dim() != 2:
+                raise ValueError(f"Only a 2-D weight can be stored transposed, not {name!r}.")
+            value = value.T.contiguous().T
         if self._build_device is not None:
             value = value.to(self._build_device)
         if trainable:

@@ -91,8 +91,11 @@ _FUSED_DTYPES = (torch.float32, torch.float64)
 def _run_fused(kernel: Any, params: Tensors, *args: Any, **kwargs: Any) -> None:
     """``kernel(params, *args, **kwargs)``, then the parameters' version counters bumped: the
     fused kernels write through data pointers, unseen by autograd's in-place checks and by
-    caches keyed on versions (``Layer._derived``), which would otherwise keep stale weights."""
-    kernel(params, *args, **kwargs)
+    caches keyed on versions (``Layer._derived``), which would otherwise keep stale weights.
+    Tensors stored transposed go in as their contiguous ``.T`` (the update is element-wise,
+    and ``_fusable`` made sure every tensor of a parameter shares its layout): given the
+    transposed tensor itself, the kernel makes a contiguous copy of the gradient each step."""
+    kernel(_row_major(params), *(_row_major(a) for a in args), **kwargs)
     try:
         torch.autograd.graph.increment_version(params)
     except TypeError:  # torch releases whose increment_version takes one tensor
@@ -100,21 +103,40 @@ def _run_fused(kernel: Any, params: Tensors, *args: Any, **kwargs: Any) -> None:
             torch.autograd.graph.increment_version(p)
 
 
-def _fusable(kernel: Any, lr: Any, params: Tensors, grads: Tensors) -> bool:
+def _row_major(tensors: Any) -> Any:
+    """A list of tensors with each one stored transposed replaced by its (contiguous) ``.T``;
+    anything else as it is."""
+    if not isinstance(tensors, list) or all(t.is_contiguous() for t in tensors):
+        return tensors
+    return [t if t.is_contiguous() else t.T for t in tensors]
+
+
+def _fusable(kernel: Any, lr: Any, params: Tensors, grads: Tensors, *slots: Tensors) -> bool:
     """Whether ``kernel`` (a fused op or None) can run this update: a float rate (not the
-    compiled update's tensor), dense contiguous CPU tensors of a full-precision dtype."""
+    compiled update's tensor), dense CPU tensors of a full-precision dtype, and for each
+    parameter its gradient and ``slots`` laid out in memory exactly as it is. The kernels walk
+    memory in storage order, so a parameter stored transposed (a small Dense kernel, see
+    ``Dense.build``) is fine, but a gradient or slot in another layout would be paired with the
+    wrong elements, silently: such groups take the foreach form."""
     if kernel is None or isinstance(lr, torch.Tensor):
         return False
-    for p, g in zip(params, grads):
+    for i, (p, g) in enumerate(zip(params, grads)):
         if (
             p.device.type != "cpu"
             or p.dtype not in _FUSED_DTYPES
             or g.dtype != p.dtype
             or g.device.type != "cpu"
-            or not (p.is_contiguous() and g.is_contiguous())
+            or not _dense(p)
+            or g.stride() != p.stride()
+            or any(s[i].stride() != p.stride() for s in slots)
         ):
             return False
     return True
+
+
+def _dense(t: torch.Tensor) -> bool:
+    """Whether ``t`` covers its memory without gaps in row-major or (2-D) transposed order."""
+    return t.is_contiguous() or (t.dim() == 2 and t.T.is_contiguous())
 
 
 class _ForeachOptimizer(torch.optim.Optimizer):
@@ -181,6 +203,13 @@ class _ForeachOptimizer(torch.optim.Optimizer):
         converted at the next step."""
         super().load_state_dict(state_dict)
         for group in self.param_groups:
+            for p in group["params"]:
+                # Saved slots come back contiguous; a parameter stored transposed gets them in
+                # its own layout again, which the fused kernels need (see ``_fusable``).
+                state = self.state.get(p, {})
+                for name, v in state.items():
+                    if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                        state[name] = torch.empty_like(p, dtype=v.dtype).copy_(v)
             form = group.get("stored_form")
             if form is not None:
                 form = group["stored_form"] = tuple(form)  # a list after JSON
@@ -355,7 +384,7 @@ class KerasRMSprop(_ForeachOptimizer):
         if group.get("stored_form") is not None:
             s = slots["scaled_velocity"]
             rate = lr / (1 - rho) ** 0.5
-            if _fusable(_FUSED_ADAGRAD, lr, params, grads):
+            if _fusable(_FUSED_ADAGRAD, lr, params, grads, s):
                 # s = rho*s + eps as one lerp towards eps/(1-rho) per tensor: half the time of
                 # foreach mul_ + add_ on CPU (which runs per tensor too, converting the scalars)
                 end = torch.tensor(eps / (1 - rho), dtype=s[0].dtype)
@@ -425,7 +454,8 @@ class KerasAdam(_ForeachOptimizer):
     def _update(self, group, params, grads, slots, lr):
         (b1, b2), t = group["betas"], group["step"]
         m, v = slots["momentum"], slots["velocity"]
-        if b2**t < 1 and _fusable(_FUSED_ADAM, lr, params, grads):
+        slots_in = [m, v, slots["velocity_hat"]] if group["amsgrad"] else [m, v]
+        if b2**t < 1 and _fusable(_FUSED_ADAM, lr, params, grads, *slots_in):
             # torch's kernel divides by sqrt(v)/sqrt(1-b2^t) + eps: Keras's sqrt(v) + eps
             # (after the same bias corrections) is that with eps scaled by 1/sqrt(1-b2^t).
             amsgrad = group["amsgrad"]
@@ -481,7 +511,7 @@ class KerasAdagrad(_ForeachOptimizer):
 
     def _update(self, group, params, grads, slots, lr):
         s = slots["accumulator_plus_eps"]
-        if _fusable(_FUSED_ADAGRAD, lr, params, grads):
+        if _fusable(_FUSED_ADAGRAD, lr, params, grads, s):
             steps = self._step_tensors(group, len(params))
             _run_fused(_FUSED_ADAGRAD, params, grads, s, steps, lr=lr, lr_decay=0.0,
                        weight_decay=0.0, eps=0.0, maximize=False)  # fmt: skip
