@@ -313,6 +313,14 @@ def test_small_dense_kernels_are_stored_transposed_with_the_same_values(
     kernel, _ = layer.get_weights()
     assert kernel.flags["C_CONTIGUOUS"] and kernel.shape == (n_in, units)
     np.testing.assert_array_equal(kernel, plain.get_weights()[0])
+    with torch.no_grad():
+        layer.bias.uniform_(-1, 1)
+        layer.kernel.mul_(-3)  # in place: inference must see it (no stale copy of the kernel)
+    x = torch.randn(6, n_in, dtype=torch.float64)
+    want = x @ layer.kernel.detach().double() + layer.bias.detach().double()
+    for mode in (torch.enable_grad, torch.inference_mode):
+        with mode():
+            torch.testing.assert_close(layer(x.float()).double(), want, rtol=1e-5, atol=1e-5)
 
 
 def test_a_transposed_kernel_trains_saves_and_loads_like_the_default_layout(tmp_path, monkeypatch):
