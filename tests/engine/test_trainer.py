@@ -536,3 +536,58 @@ def test_predict_never_returns_the_callers_array():
     assert not np.shares_memory(got, x)
     t = torch.from_numpy(x)
     assert not np.shares_memory(_concat_outputs([t]), x)
+
+
+def test_the_step_backward_goes_straight_to_the_engine_with_the_same_gradients(monkeypatch):
+    """train_step hands the scalar loss to autograd's engine without torch.autograd.backward's
+    Python checks; gradients and trained weights are those of loss.backward(), and anything
+    but a plain scalar with a graph goes through loss.backward() (its errors included)."""
+    from lamina.engine import trainer
+
+    w = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(5, 4, dtype=torch.float64)
+    trainer._backward(((x @ w).tanh() ** 2).mean())
+    direct = w.grad.clone()
+    w.grad = None
+    ((x @ w).tanh() ** 2).mean().backward()
+    assert torch.equal(direct, w.grad)
+
+    leaf = torch.tensor(2.0, requires_grad=True)  # no graph: loss.backward() seeds the leaf
+    trainer._backward(leaf)
+    assert leaf.grad == 1.0
+    with pytest.raises(RuntimeError, match="scalar outputs"):
+        trainer._backward(x @ w)  # not a scalar: the engine path is not taken
+
+    class Logged(torch.Tensor):
+        calls: list = []
+
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            cls.calls.append(getattr(func, "__name__", str(func)))
+            return super().__torch_function__(func, types, args, kwargs or {})
+
+    w.grad = None
+    trainer._backward(((x @ w) ** 2).sum().as_subclass(Logged))
+    assert "backward" in Logged.calls  # a subclass keeps its __torch_function__
+
+    def trained(engine):
+        monkeypatch.setattr(trainer, "_ENGINE", engine)
+        torch.manual_seed(0)
+        model = lamina.Sequential(
+            [layers.Input((6,)), layers.Dense(8, activation="relu"), layers.Dense(1)]
+        )
+        model.compile("rmsprop", "mse")
+        data = np.random.default_rng(0).normal(size=(64, 6)).astype("float32")
+        model.fit(data, data.sum(1), batch_size=16, epochs=2, verbose=0, shuffle=False)
+        return model.get_weights()
+
+    engine, runs = trainer._ENGINE, []
+
+    class Counted:
+        def run_backward(self, *args, **kwargs):
+            runs.append(1)
+            return engine.run_backward(*args, **kwargs)
+
+    for a, b in zip(trained(Counted()), trained(None)):
+        np.testing.assert_array_equal(a, b)
+    assert len(runs) == 8  # every step took the engine path

@@ -292,10 +292,10 @@ class Trainer:
         self.optimizer.zero_grad()
         scaler = self._loss_scaler
         if scaler is None:
-            loss.backward()
+            _backward(loss)
             self.optimizer.step()
         else:
-            (loss * scaler.scale).backward()
+            _backward(loss * scaler.scale)
             if scaler.unscale_and_check(self.optimizer._params):
                 self.optimizer.step()
         if self._constrained:
@@ -800,6 +800,31 @@ class Trainer:
 
 
 # ---------------------------------------------------------------------- helpers
+# autograd's engine, as torch.autograd.backward reaches it after its Python checks.
+_ENGINE = getattr(torch.autograd.Variable, "_execution_engine", None)
+
+
+def _backward(loss: torch.Tensor) -> None:
+    """``loss.backward()`` for the scalar loss of a training step. ``torch.autograd.backward``
+    spends ~40 us of Python per call on checks that hold by construction here (one plain
+    0-dim tensor with a graph) and on making its seed gradient (a trivial graph: 77-117 us
+    through ``loss.backward()``, 37-56 us straight to the engine); anything else, such as a
+    tensor subclass, goes through ``loss.backward()``."""
+    if _ENGINE is None or type(loss) is not torch.Tensor or loss.grad_fn is None or loss.dim():
+        loss.backward()
+        return
+    seed = torch.ones((), dtype=loss.dtype, device=loss.device)
+    _ENGINE.run_backward(
+        tensors=(loss,),
+        grad_tensors=(seed,),
+        keep_graph=False,
+        create_graph=False,
+        inputs=(),
+        allow_unreachable=True,
+        accumulate_grad=True,
+    )
+
+
 def _batch_size(x: Any) -> int:
     leaf = x if torch.is_tensor(x) else tree.flatten(x)[0]
     return int(leaf.shape[0])
