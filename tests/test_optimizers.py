@@ -308,6 +308,27 @@ def test_fused_kernels_take_parameters_stored_transposed_but_never_mixed_layouts
                 np.testing.assert_allclose(g - w0, w - w0, rtol=1e-5, atol=1e-12, err_msg=str(step))
 
 
+def test_a_column_kernel_stays_on_the_fused_path_whatever_its_size_1_stride(monkeypatch):
+    # A (n, 1) kernel (Dense(1)) is contiguous with strides (1, 1); its gradient may come as
+    # (1, n): the same memory order, since a size-1 axis has no order. Comparing raw strides
+    # would send it to the slower foreach form.
+    calls = []
+    kernel = lo.kernels._FUSED_ADAGRAD
+    monkeypatch.setattr(
+        lo.kernels, "_FUSED_ADAGRAD", lambda *a, **k: calls.append(1) or kernel(*a, **k)
+    )
+    ws = [np.arange(1.0, 6.0).reshape(5, 1)]
+    grads = [[np.linspace(-1, 1, 5).reshape(5, 1)] for _ in range(3)]
+    as_row = lambda p, g: torch.tensor(g.ravel()).as_strided((5, 1), (1, 5))  # noqa: E731
+    assert as_row(None, grads[0][0]).stride() == (1, 5)
+    got = run_on(lo.RMSprop(learning_rate=0.1), [torch.nn.Parameter(torch.tensor(ws[0]))],
+                 grads, grads_as=as_row)  # fmt: skip
+    assert len(calls) == 3
+    want = reference("rmsprop", ws, grads, learning_rate=0.1)
+    for g_step, w_step in zip(got, want):
+        np.testing.assert_allclose(g_step[0], w_step[0], rtol=1e-6)
+
+
 @pytest.mark.parametrize("name", ["rmsprop", "adam", "adagrad"])
 def test_loaded_slots_take_the_layout_of_their_parameter(name):
     # A saved state comes back contiguous; the slots of a parameter stored transposed are put

@@ -126,17 +126,21 @@ def _fusable(kernel: Any, lr: Any, params: Tensors, grads: Tensors, *slots: Tens
             or p.dtype not in _FUSED_DTYPES
             or g.dtype != p.dtype
             or g.device.type != "cpu"
-            or not _dense(p)
-            or g.stride() != p.stride()
-            or any(s[i].stride() != p.stride() for s in slots)
+            or not _same_layout(p, p)
+            or not _same_layout(p, g)
+            or not all(_same_layout(p, s[i]) for s in slots)
         ):
             return False
     return True
 
 
-def _dense(t: torch.Tensor) -> bool:
-    """Whether ``t`` covers its memory without gaps in row-major or (2-D) transposed order."""
-    return t.is_contiguous() or (t.dim() == 2 and t.T.is_contiguous())
+def _same_layout(p: torch.Tensor, t: torch.Tensor) -> bool:
+    """Whether ``t`` and ``p`` both cover their memory without gaps in the same order: both
+    row-major (contiguous, which ignores the strides of size-1 axes) or both 2-D and stored
+    transposed."""
+    if t.is_contiguous():
+        return p.is_contiguous()
+    return p.dim() == 2 and t.T.is_contiguous() and p.T.is_contiguous() and not p.is_contiguous()
 
 
 class _ForeachOptimizer(torch.optim.Optimizer):
@@ -208,7 +212,7 @@ class _ForeachOptimizer(torch.optim.Optimizer):
                 # its own layout again, which the fused kernels need (see ``_fusable``).
                 state = self.state.get(p, {})
                 for name, v in state.items():
-                    if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                    if torch.is_tensor(v) and v.shape == p.shape and not _same_layout(p, v):
                         state[name] = torch.empty_like(p, dtype=v.dtype).copy_(v)
             form = group.get("stored_form")
             if form is not None:
