@@ -15,10 +15,11 @@ and prints the time of ``oi`` over ``io`` (below 1: the transposed layout is fas
 ``--fit`` trains W1 (the seed MLP, whose last layer is 512 -> 10) with ``fit`` in one process,
 alternating short rounds (50 steps) between a model with lamina's layout and one with every
 kernel stored ``(in, out)``, and prints the median ms per step of each and the median of the
-paired differences.
+paired differences. ``--model logreg`` does the same for a 784 -> 10 softmax regression (the
+layer alone).
 
 Run: ``python bench/dense_layout.py`` or
-``python bench/dense_layout.py --fit [--rounds 40] [--steps 50]``
+``python bench/dense_layout.py --fit [--rounds 40] [--steps 50] [--model logreg]``
 """
 
 from __future__ import annotations
@@ -79,18 +80,18 @@ def run_grid() -> None:
         print(f"{batch:>4} x {n_in:<5} " + " ".join(cells), flush=True)
 
 
-def run_fit(rounds: int, steps: int) -> None:
+def run_fit(rounds: int, steps: int, model_name: str = "W1") -> None:
     import lamina
     from bench.workloads.common import mlp_data
 
     x, y = mlp_data(128 * steps)
 
     def w1_model() -> lamina.Sequential:
+        hidden = [lamina.layers.Dense(512, activation="relu"), lamina.layers.Dropout(0.5)]
         model = lamina.Sequential(
             [
                 lamina.layers.Input((784,)),
-                lamina.layers.Dense(512, activation="relu"),
-                lamina.layers.Dropout(0.5),
+                *(hidden if model_name == "W1" else []),
                 lamina.layers.Dense(10, activation="softmax"),
             ]
         )
@@ -107,7 +108,7 @@ def run_fit(rounds: int, steps: int) -> None:
         core._store_kernel_transposed = rule
     models["(in,out)"].set_weights(models["lamina"].get_weights())
     kernel = models["lamina"].layers[-1].kernel
-    print(f"W1's last kernel: shape {tuple(kernel.shape)}, strides {kernel.stride()} (lamina)")
+    print(f"{model_name}'s last kernel: shape {tuple(kernel.shape)}, strides {kernel.stride()}")
     times: dict[str, list[float]] = {name: [] for name in models}
     for model in models.values():
         model.fit(x[:2560], y[:2560], batch_size=128, epochs=1, verbose=0)
@@ -123,7 +124,7 @@ def run_fit(rounds: int, steps: int) -> None:
     # steadier than the difference of the two medians.
     diffs = [io - ours for ours, io in zip(times["lamina"], times["(in,out)"])]
     print(
-        f"lamina's layout saves {statistics.median(diffs):.3f} ms per W1 step (median of "
+        f"lamina's layout saves {statistics.median(diffs):.3f} ms per {model_name} step (median of "
         f"{rounds} paired rounds; {sum(d > 0 for d in diffs)} of {rounds} pairs favour it)"
     )
 
@@ -133,9 +134,12 @@ def main() -> None:
     parser.add_argument("--fit", action="store_true")
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--steps", type=int, default=50, help="steps per round (--fit)")
+    parser.add_argument(
+        "--model", choices=["W1", "logreg"], default="W1", help="--fit: W1 or 784 -> 10 softmax"
+    )
     args = parser.parse_args()
     if args.fit:
-        run_fit(args.rounds, args.steps)
+        run_fit(args.rounds, args.steps, args.model)
     else:
         run_grid()
 

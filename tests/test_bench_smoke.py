@@ -148,6 +148,17 @@ def test_dense_layout_script_times_both_layouts_and_runs_the_fit_pairs(capsys):
     assert "of 2 paired rounds" in out
 
 
+def test_step_backward_script_compares_both_backward_paths(capsys):
+    from bench import step_backward
+    from lamina.engine import trainer
+
+    engine = trainer._ENGINE
+    step_backward.main(["--rounds", "1"])
+    out = capsys.readouterr().out
+    assert out.count("pairs favour it") == 2 and "W0: engine" in out and "W1: engine" in out
+    assert trainer._ENGINE is engine  # restored
+
+
 def _reference_and_lamina_outputs(workload: str, x):
     """The hand-written W4 reference's and lamina's predict on ``x``, with the same weights."""
     import torch

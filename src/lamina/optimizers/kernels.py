@@ -114,7 +114,7 @@ def _row_major(tensors: Any) -> Any:
 def _fusable(kernel: Any, lr: Any, params: Tensors, grads: Tensors, *slots: Tensors) -> bool:
     """Whether ``kernel`` (a fused op or None) can run this update: a float rate (not the
     compiled update's tensor), dense CPU tensors of a full-precision dtype, and for each
-    parameter its gradient and ``slots`` laid out in memory exactly as it is. The kernels walk
+    parameter its gradient and ``slots`` laid out in memory as it is. The kernels walk
     memory in storage order, so a parameter stored transposed (a small Dense kernel, see
     ``Dense.build``) is fine, but a gradient or slot in another layout would be paired with the
     wrong elements, silently: such groups take the foreach form."""
@@ -126,7 +126,7 @@ def _fusable(kernel: Any, lr: Any, params: Tensors, grads: Tensors, *slots: Tens
             or p.dtype not in _FUSED_DTYPES
             or g.dtype != p.dtype
             or g.device.type != "cpu"
-            or not _same_layout(p, p)
+            or not _same_layout(p, p)  # p itself gapless, row-major or transposed
             or not _same_layout(p, g)
             or not all(_same_layout(p, s[i]) for s in slots)
         ):
