@@ -202,8 +202,8 @@ class Dense(Layer):
 
     def _inference_weight(self, kernel: torch.Tensor) -> torch.Tensor:
         """``kernel.T`` as a contiguous tensor, rebuilt whenever the kernel changes."""
-        if kernel.T.is_contiguous():  # stored transposed (see ``_store_kernel_transposed``)
-            return kernel.T
+        if kernel.stride(0) == 1:  # stored transposed (``_store_kernel_transposed``), or one
+            return kernel.T  # column: either way its .T is contiguous
         return self._derived("_inference_cache", (kernel,), lambda: kernel.T.contiguous())
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
