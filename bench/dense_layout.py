@@ -82,20 +82,18 @@ def run_grid() -> None:
 
 def run_fit(rounds: int, steps: int, model_name: str = "W1") -> None:
     import lamina
+    from bench.workloads import keras_api
     from bench.workloads.common import mlp_data
 
     x, y = mlp_data(128 * steps)
 
     def w1_model() -> lamina.Sequential:
-        hidden = [lamina.layers.Dense(512, activation="relu"), lamina.layers.Dropout(0.5)]
-        model = lamina.Sequential(
-            [
-                lamina.layers.Input((784,)),
-                *(hidden if model_name == "W1" else []),
-                lamina.layers.Dense(10, activation="softmax"),
-            ]
-        )
-        model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
+        if model_name == "W1":
+            model = keras_api.build(lamina, "W1")
+        else:
+            model = lamina.Sequential([lamina.layers.Dense(10, activation="softmax")])
+            model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
+        model.predict(x[:1], verbose=0)  # builds the weights under the layout rule of now
         return model
 
     rule = core._store_kernel_transposed
