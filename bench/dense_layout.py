@@ -18,8 +18,8 @@ kernel stored ``(in, out)``, and prints the median ms per step of each and the m
 paired differences. ``--model logreg`` does the same for a 784 -> 10 softmax regression (the
 layer alone).
 
-Run: ``python bench/dense_layout.py`` or
-``python bench/dense_layout.py --fit [--rounds 40] [--steps 50] [--model logreg]``
+Run: ``python -m bench.dense_layout`` or
+``python -m bench.dense_layout --fit [--rounds 40] [--steps 50] [--model logreg]``
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def run_grid() -> None:
 def run_fit(rounds: int, steps: int, model_name: str = "W1") -> None:
     import lamina
     from bench.workloads import keras_api
-    from bench.workloads.common import mlp_data
+    from bench.workloads.common import alternating_rounds, mlp_data, paired_saving
 
     x, y = mlp_data(128 * steps)
 
@@ -107,24 +107,17 @@ def run_fit(rounds: int, steps: int, model_name: str = "W1") -> None:
     models["(in,out)"].set_weights(models["lamina"].get_weights())
     kernel = models["lamina"].layers[-1].kernel
     print(f"{model_name}'s last kernel: shape {tuple(kernel.shape)}, strides {kernel.stride()}")
-    times: dict[str, list[float]] = {name: [] for name in models}
     for model in models.values():
         model.fit(x[:2560], y[:2560], batch_size=128, epochs=1, verbose=0)
-    for _ in range(rounds):
-        for name, model in models.items():
-            t = time.perf_counter()
-            model.fit(x, y, batch_size=128, epochs=1, verbose=0)
-            times[name].append((time.perf_counter() - t) / steps * 1e3)
+    runs = {
+        name: (lambda m=model: m.fit(x, y, batch_size=128, epochs=1, verbose=0))
+        for name, model in models.items()
+    }
+    times = alternating_rounds(runs, rounds, steps)
     for name, values in times.items():
         rounded = [round(v, 3) for v in values]
         print(f"{name:8} median {statistics.median(values):.3f} ms/step  rounds {rounded}")
-    # Rounds run in pairs, so each pair's difference sees the same machine: its median is
-    # steadier than the difference of the two medians.
-    diffs = [io - ours for ours, io in zip(times["lamina"], times["(in,out)"])]
-    print(
-        f"lamina's layout saves {statistics.median(diffs):.3f} ms per {model_name} step (median of "
-        f"{rounds} paired rounds; {sum(d > 0 for d in diffs)} of {rounds} pairs favour it)"
-    )
+    print(f"lamina's layout {paired_saving(times, 'lamina', '(in,out)')} ({model_name})")
 
 
 def main() -> None:

@@ -16,8 +16,8 @@ It prints the p10 and median time of each and the ratio lamina / compare (below 
 lamina's mask and with the ``compare`` mask patched in, and prints the median ms per step of
 each: what the mask buys a whole step.
 
-Run: ``python bench/dropout_mask.py [--draws 2000]`` or
-``python bench/dropout_mask.py --fit [--rounds 8]``
+Run: ``python -m bench.dropout_mask [--draws 2000]`` or
+``python -m bench.dropout_mask --fit [--rounds 8]``
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def run_fit(rounds: int) -> None:
     import numpy as np
 
     import lamina
+    from bench.workloads.common import alternating_rounds, paired_saving
     from lamina import layers
 
     rng = np.random.default_rng(0)
@@ -106,22 +107,23 @@ def run_fit(rounds: int) -> None:
     )
     model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
     model.fit(x[:2560], y[:2560], batch_size=128, epochs=1, verbose=0)
-    steps = n // 128
     ours = _dropout.dropout_mask
-    times: dict[str, list[float]] = {"lamina": [], "compare": []}
+
+    def fit_with(mask):
+        def run() -> None:
+            _dropout.dropout_mask = mask
+            model.fit(x, y, batch_size=128, epochs=1, verbose=0)
+
+        return run
+
     try:
-        for _ in range(rounds):
-            for name, mask in (("lamina", ours), ("compare", compare_mask)):
-                _dropout.dropout_mask = mask
-                t = time.perf_counter()
-                model.fit(x, y, batch_size=128, epochs=1, verbose=0)
-                times[name].append((time.perf_counter() - t) / steps * 1e3)
+        runs = {"lamina": fit_with(ours), "compare": fit_with(compare_mask)}
+        times = alternating_rounds(runs, rounds, n // 128)
     finally:
         _dropout.dropout_mask = ours
     for name, values in times.items():
         print(f"{name:8} median {statistics.median(values):.3f} ms/step  rounds {values}")
-    diff = statistics.median(times["compare"]) - statistics.median(times["lamina"])
-    print(f"lamina's mask saves {diff:.3f} ms per W1 step (median of {rounds} rounds each)")
+    print(f"lamina's mask {paired_saving(times, 'lamina', 'compare')} (W1)")
 
 
 def main() -> None:

@@ -6,20 +6,19 @@ overhead model) and W1 (the seed MLP) with ``fit`` in one process, alternating r
 engine path and with plain ``loss.backward()`` (the engine handle set to ``None``), and prints
 the median ms per step of each and the median of the paired differences.
 
-Run: ``python bench/step_backward.py [--rounds 30]``
+Run: ``python -m bench.step_backward [--rounds 30]``
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
 import lamina
 from bench.workloads import keras_api
-from bench.workloads.common import mlp_data, tiny_data
+from bench.workloads.common import alternating_rounds, mlp_data, paired_saving, tiny_data
 from lamina.engine import trainer
 
 
@@ -29,17 +28,19 @@ def paired_rounds(workload: str, x, y, batch: int, rounds: int) -> dict[str, lis
     model = keras_api.build(lamina, workload)
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
     engine = trainer._ENGINE
-    times: dict[str, list[float]] = {"engine": [], "loss.backward()": []}
+
+    def fit_with(handle):
+        def run() -> None:
+            trainer._ENGINE = handle
+            model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+
+        return run
+
     try:
-        for _ in range(rounds):
-            for name, handle in (("engine", engine), ("loss.backward()", None)):
-                trainer._ENGINE = handle
-                t = time.perf_counter()
-                model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-                times[name].append((time.perf_counter() - t) / (len(x) // batch) * 1e3)
+        runs = {"engine": fit_with(engine), "loss.backward()": fit_with(None)}
+        return alternating_rounds(runs, rounds, len(x) // batch)
     finally:
         trainer._ENGINE = engine
-    return times
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,13 +52,9 @@ def main(argv: list[str] | None = None) -> None:
         ("W1", mlp_data(128 * 50), 128),
     ):
         times = paired_rounds(workload, x, y, batch, args.rounds)
-        diffs = [b - a for a, b in zip(times["engine"], times["loss.backward()"])]
         medians = ", ".join(f"{k} {statistics.median(v):.4f}" for k, v in times.items())
-        print(
-            f"{workload}: {medians} ms/step; the engine path saves "
-            f"{statistics.median(diffs):.4f} ms per step ({sum(d > 0 for d in diffs)} of "
-            f"{len(diffs)} pairs favour it)"
-        )
+        saving = paired_saving(times, "engine", "loss.backward()")
+        print(f"{workload}: {medians} ms/step; the engine path {saving}")
 
 
 if __name__ == "__main__":

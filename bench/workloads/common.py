@@ -94,6 +94,28 @@ def time_epochs(epoch: Callable[[], None], epochs: int, steps: int, **extra: Any
     return timing_result(times, steps, **extra)
 
 
+def alternating_rounds(runs: dict[str, Callable[[], None]], rounds: int, steps: int) -> dict:
+    """ms per step of each named run (one ``fit`` of ``steps`` steps), the runs called in turn
+    ``rounds`` times: the same-process A/B of the ``bench/*.py`` scripts."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            t = time.perf_counter()
+            run()
+            times[name].append((time.perf_counter() - t) / steps * 1e3)
+    return times
+
+
+def paired_saving(times: dict[str, list[float]], ours: str, other: str) -> str:
+    """The median of ``other - ours`` over the rounds of :func:`alternating_rounds` (each pair
+    ran back to back, so it is steadier than the difference of the medians), as a sentence."""
+    diffs = [b - a for a, b in zip(times[ours], times[other])]
+    return (
+        f"saves {statistics.median(diffs):.3f} ms per step (median of {len(diffs)} paired "
+        f"rounds; {sum(d > 0 for d in diffs)} of {len(diffs)} pairs favour it)"
+    )
+
+
 def make_epoch_timer(base: type, sync: Callable[[], None] | None = None) -> Any:
     """A callback (subclass of the framework's ``base`` Callback) that clocks each epoch;
     ``sync`` (``torch.cuda.synchronize`` on a GPU) waits for queued work before the clock reads."""

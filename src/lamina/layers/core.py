@@ -218,7 +218,7 @@ def _store_kernel_transposed(in_dim: int, units: int) -> bool:
     -> 2..11, 0.24-0.45x for 128 x 4096); from 12 units up, and for 1, the two are even or the
     default layout is faster, as it is for inputs narrower than 64, where the products cost
     microseconds.
-    ``python bench/dense_layout.py`` measures the grid on the machine at hand."""
+    ``python -m bench.dense_layout`` measures the grid on the machine at hand."""
     return 2 <= units <= 11 and in_dim >= 64
 
 
