@@ -214,10 +214,10 @@ def _store_kernel_transposed(in_dim: int, units: int) -> bool:
     """Whether a Dense kernel is kept in memory as ``(units, in)`` (its shape stays
     ``(in, units)``). For 2 to 11 output units, MKL's products with the ``(in, units)`` layout
     are several times slower than with the transposed one, forward and for the kernel's
-    gradient alike (a layer's three products take 0.38-0.56x the time transposed for 128 x 512
-    -> 2..11, 0.24-0.45x for 128 x 4096); from 12 units up, and for 1, the two are even or the
-    default layout is faster, as it is for inputs narrower than 64, where the products cost
-    microseconds.
+    gradient alike (a layer's three products take 0.38-0.69x the time transposed for 128 x 512
+    -> 2..11, 0.24-0.46x for 128 x 4096, across two runs); from 12 units up, and for 1, the
+    two are even or the default layout is faster, as it is for inputs narrower than 64, where
+    the products cost microseconds.
     ``python -m bench.dense_layout`` measures the grid on the machine at hand."""
     return 2 <= units <= 11 and in_dim >= 64
 
