@@ -86,26 +86,14 @@ def run_masks(draws: int) -> None:
 
 
 def run_fit(rounds: int) -> None:
-    import numpy as np
-
     import lamina
-    from bench.workloads.common import alternating_rounds, paired_saving
-    from lamina import layers
+    from bench.workloads import keras_api
+    from bench.workloads.common import alternating_rounds, mlp_data, paired_saving
 
-    rng = np.random.default_rng(0)
     n = 25_600
-    x = rng.random((n, 784), dtype=np.float32)
-    y = lamina.utils.to_categorical(rng.integers(0, 10, n), 10)
+    x, y = mlp_data(n)
     torch.manual_seed(0)
-    model = lamina.Sequential(
-        [
-            layers.Input((784,)),
-            layers.Dense(512, activation="relu"),
-            layers.Dropout(0.5),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
+    model = keras_api.build(lamina, "W1")
     model.fit(x[:2560], y[:2560], batch_size=128, epochs=1, verbose=0)
     ours = _dropout.dropout_mask
 
