@@ -230,3 +230,13 @@ def test_gpu_probe_counts_the_warnings_raised_under_lamina(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "W1: warnings in fit (3 steps) + predict (4 batches): 3" in out
     assert "planted  @ engine/trainer.py:" in out  # the lamina line that called the update
+
+
+def test_predict_path_script_checks_agreement_and_times_three_contenders(capsys):
+    from bench import predict_path
+
+    runs, batches = predict_path.contenders(300)  # outputs compared inside
+    assert set(runs) == {"lamina", "lamina, no fast path", "hand-written"} and batches == 3
+    predict_path.main(["--rounds", "1", "--n", "300"])
+    out = capsys.readouterr().out
+    assert "ms per batch" in out and out.count("pairs favour it") == 2

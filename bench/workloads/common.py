@@ -106,12 +106,12 @@ def alternating_rounds(runs: dict[str, Callable[[], None]], rounds: int, steps: 
     return times
 
 
-def paired_saving(times: dict[str, list[float]], ours: str, other: str) -> str:
+def paired_saving(times: dict[str, list[float]], ours: str, other: str, unit: str = "step") -> str:
     """The median of ``other - ours`` over the rounds of :func:`alternating_rounds` (each pair
     ran back to back, so it is steadier than the difference of the medians), as a sentence."""
     diffs = [b - a for a, b in zip(times[ours], times[other])]
     return (
-        f"saves {statistics.median(diffs):.3f} ms per step (median of {len(diffs)} paired "
+        f"saves {statistics.median(diffs):.3f} ms per {unit} (median of {len(diffs)} paired "
         f"rounds; {sum(d > 0 for d in diffs)} of {len(diffs)} pairs favour it)"
     )
 

@@ -534,9 +534,7 @@ class Layer(nn.Module):
             kwargs["mask"] = mask
         state = _CALL_STATE
         if state.depth == 0 and state.loss_layers:
-            for layer in state.loss_layers:
-                layer._call_losses = []
-            state.loss_layers = []
+            _drop_call_losses()
         state.depth += 1
         try:
             if torch.compiler.is_compiling() or _has_hooks(self):
@@ -654,6 +652,43 @@ class _CallState:
 
 
 _CALL_STATE = _CallState()
+
+
+def _drop_call_losses() -> None:
+    """Forget the losses layers added (``add_loss``) during the previous top-level call: a new
+    top-level call is starting and adds its own."""
+    for layer in _CALL_STATE.loss_layers:
+        layer._call_losses = []
+    _CALL_STATE.loss_layers = []
+
+
+def direct_inference_call(layer: Any) -> Callable[[Any], Any] | None:
+    """``layer.call`` as a function of its input alone, for inference (``training=False``, no
+    mask), or None where calling it directly would skip more of ``Layer.__call__`` than its
+    per-call input checks: the layer is not built yet, has hooks or an activity penalty,
+    computes an output mask, or its class has a ``__call__`` / ``forward`` of its own.
+
+    ``predict`` chains these (``Sequential._inference_plan``) once a first batch has gone through
+    ``__call__``, which builds the layers and checks the input shape."""
+    cls = type(layer)
+    if (
+        not isinstance(layer, Layer)
+        or not layer.built
+        or cls.__call__ is not Layer.__call__
+        or cls.forward is not Layer.forward
+        or layer.activity_regularizer is not None
+        or _has_hooks(layer)
+    ):
+        return None
+    takes_training, takes_mask, computes_mask = _call_plan(cls)
+    if computes_mask:
+        return None
+    kwargs: dict[str, Any] = {}
+    if takes_training:
+        kwargs["training"] = False
+    if takes_mask:
+        kwargs["mask"] = None
+    return functools.partial(layer.call, **kwargs) if kwargs else layer.call
 
 
 def _has_hooks(module: nn.Module) -> bool:
