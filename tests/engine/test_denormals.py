@@ -1,0 +1,89 @@
+"""Denormals are flushed to zero while fit / evaluate / predict compute (on the calling
+thread), and the caller's setting is back afterwards."""
+
+import numpy as np
+import pytest
+import torch
+
+from lamina import Input, Sequential, callbacks, layers
+from lamina.engine.denormals import denormals_flushed, flush_denormals
+
+DENORMAL = 1e-39  # below float32's smallest normal number, ~1.18e-38
+
+
+@pytest.fixture(autouse=True)
+def user_setting_off():
+    torch.set_flush_denormal(False)
+    yield
+    torch.set_flush_denormal(False)
+
+
+def _single_threaded_product() -> float:
+    """A denormal times one, computed on this thread (one element: no worker threads)."""
+    return float(torch.tensor([DENORMAL]) * 1.0)
+
+
+def test_the_probe_reads_what_an_operation_does():
+    assert not denormals_flushed() and _single_threaded_product() > 0
+    torch.set_flush_denormal(True)
+    assert denormals_flushed() and _single_threaded_product() == 0
+
+
+def test_the_context_flushes_and_restores_either_setting():
+    with flush_denormals():
+        assert _single_threaded_product() == 0
+    assert not denormals_flushed()
+    torch.set_flush_denormal(True)
+    with flush_denormals():
+        assert denormals_flushed()
+    assert denormals_flushed()  # the caller's True stays
+    torch.set_flush_denormal(False)
+    with flush_denormals(enabled=False):
+        assert not denormals_flushed()
+
+
+class _Probe(callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seen = {}
+
+    def _note(self, mode):
+        self.seen.setdefault(mode, set()).add(
+            (denormals_flushed(), _single_threaded_product() == 0)
+        )
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._note("fit")
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._note("evaluate")
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._note("predict")
+
+
+def test_fit_evaluate_and_predict_flush_while_they_run_then_restore():
+    model = Sequential([Input((3,)), layers.Dense(2)])
+    model.compile("sgd", "mse")
+    x, y = np.random.default_rng(0).normal(size=(8, 3)).astype("float32"), np.zeros((8, 2))
+    val = (np.random.default_rng(1).normal(size=(4, 3)).astype("float32"), np.zeros((4, 2)))
+    probe = _Probe()
+    model.fit(x, y, batch_size=4, epochs=1, validation_data=val, verbose=0, callbacks=[probe])
+    assert not denormals_flushed()
+    model.evaluate(x, y, batch_size=4, verbose=0, callbacks=[probe])
+    assert not denormals_flushed()
+    model.predict(x, batch_size=4, verbose=0, callbacks=[probe])
+    assert not denormals_flushed() and _single_threaded_product() > 0
+    assert probe.seen == {mode: {(True, True)} for mode in ("fit", "evaluate", "predict")}
+
+
+def test_a_failing_fit_still_restores_the_setting():
+    class Fails(callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise RuntimeError("stop here")
+
+    model = Sequential([Input((3,)), layers.Dense(2)])
+    model.compile("sgd", "mse")
+    with pytest.raises(RuntimeError, match="stop here"):
+        model.fit(np.ones((4, 3)), np.zeros((4, 2)), verbose=0, callbacks=[Fails()])
+    assert not denormals_flushed()
