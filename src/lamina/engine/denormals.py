@@ -4,7 +4,9 @@ PyTorch on CPU computes with denormal numbers (below ~1.2e-38 for float32) at fu
 which is many times slower; XLA and TensorFlow flush them to zero. Gradients flowing back
 through long recurrences become denormal, so lamina flushes them during ``fit`` / ``evaluate``
 / ``predict`` and restores the caller's setting afterwards. Results change only for values
-below 1e-38.
+below 1e-38. The setting is per thread (``torch.set_flush_denormal``): it holds on the thread
+that calls ``fit``, not on the OpenMP worker threads that compute part of a large operation
+(on the 2-core bench machine that made no measurable difference in speed).
 
 Example:
     >>> from lamina.engine.denormals import flush_denormals, denormals_flushed
