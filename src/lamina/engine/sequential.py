@@ -161,11 +161,12 @@ class Sequential(Model):
         function giving the same output for later batches by calling each layer's ``call``
         directly (``direct_inference_call``), or None where some layer needs ``__call__``.
 
-        ``Layer.__call__``'s per-call work (input checks, masks, hooks) costs ~5 us a layer:
-        5-9 % of W1's ``predict`` (batches of 128, ~1 ms each; ``bench/predict_path.py``).
+        ``Layer.__call__``'s per-call work (input checks, masks, hooks) costs ~5-10 us a layer:
+        3-8 % of W1's ``predict`` (batches of 128, ~1 ms each; ``bench/predict_path.py``).
         Once the first batch has built the layers and passed the checks, a later batch of the
         same type, trailing shape, dtype and device passes them too; any other batch takes
-        ``__call__``."""
+        ``__call__``. The plan holds for the rest of one ``predict`` call: a hook registered
+        meanwhile (by a callback) takes effect at the next call."""
         if type(self).call is not Sequential.call or type(batch) is not torch.Tensor:
             return None
         calls = [direct_inference_call(layer) for layer in (self, *self._stack_list)]
