@@ -7,8 +7,8 @@ W4a (W1's MLP on 10,000 samples, batches of 128) in one process, alternating rou
 three contenders with the same weights and checking that they agree:
 
 * ``lamina``: ``model.predict`` as it is;
-* ``lamina, no fast path``: the same model with ``_inference_plan`` returning None, so that
-  every batch goes through ``__call__``;
+* ``lamina, no fast path``: a second model with the same weights whose ``_inference_plan``
+  returns None, so that every batch goes through ``__call__``;
 * ``hand-written``: bench's ``MLP`` module with a ``torch.inference_mode`` loop and a softmax,
   as the W4 contender of ``bench/workloads/torch_run.py`` runs it.
 
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--n", type=int, default=10000)
     args = parser.parse_args(argv)
+    lamina.config.set_device("cpu")  # a CPU measure: lamina would pick a GPU where there is one
     runs, batches = contenders(args.n)
     times = alternating_rounds(runs, args.rounds, batches)
     medians = ", ".join(f"{k} {statistics.median(v):.4f}" for k, v in times.items())

@@ -232,6 +232,7 @@ def test_gpu_probe_counts_the_warnings_raised_under_lamina(capsys, monkeypatch):
     assert "planted  @ engine/trainer.py:" in out  # the lamina line that called the update
 
 
+@pytest.mark.usefixtures("cpu_only")  # the script pins lamina to the CPU; set back after
 def test_predict_path_script_checks_agreement_and_times_three_contenders(capsys):
     from bench import predict_path
 
