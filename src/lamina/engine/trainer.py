@@ -938,16 +938,8 @@ class _Outputs:
         self.batches: list[Any] = []
 
     def add(self, out: Any) -> None:
-        buffers = self.buffers
-        if buffers is not None and len(buffers) == 1 and type(out) is torch.Tensor:
-            # one tensor per batch (most models): the checks below, without the tree walk
-            b, n = buffers[0], out.shape[0] if out.dim() else -1
-            fits = 0 <= n <= self.capacity - self.filled
-            if fits and out.shape[1:] == b.shape[1:] and out.dtype == b.dtype:
-                b[self.filled : self.filled + n].copy_(out)
-                self.filled += n
-                return
-        leaves = tree.flatten(out)
+        # (one tensor, as most models give: no tree walk)
+        leaves = [out] if type(out) is torch.Tensor else tree.flatten(out)
         if self.buffers is None and not self.batches and self.capacity:
             if leaves and all(torch.is_tensor(t) and t.dim() > 0 for t in leaves):
                 self.buffers = [
