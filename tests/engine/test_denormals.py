@@ -1,5 +1,6 @@
-"""Denormals are flushed to zero while fit / evaluate / predict compute (on the calling
-thread), and the caller's setting is back afterwards."""
+"""Denormals are flushed to zero while fit / evaluate / predict compute (fit: on every thread
+of torch's OpenMP team; evaluate / predict: on the calling thread), and each thread's setting
+is back afterwards."""
 
 import numpy as np
 import pytest
@@ -86,4 +87,70 @@ def test_a_failing_fit_still_restores_the_setting():
     model.compile("sgd", "mse")
     with pytest.raises(RuntimeError, match="stop here"):
         model.fit(np.ones((4, 3)), np.zeros((4, 2)), verbose=0, callbacks=[Fails()])
+    assert not denormals_flushed()
+
+
+# ------------------------------------------------------------------ torch's other threads
+def _flushed_fraction(n: int = 1 << 22) -> float:
+    """The fraction of ``n`` denormals times 1.0001 that comes out as zero, computed by torch
+    across its threads (the denormals are made from their bits: converting 1e-39 to float32 on
+    a thread that flushes would already give 0)."""
+    tiny = torch.full((n,), 0x000AE398, dtype=torch.int32).view(torch.float32)  # ~1e-39
+    return float((tiny * 1.0001 == 0).float().mean())
+
+
+def _needs_worker_threads():
+    from lamina.engine.denormals import _omp_parallel
+
+    if torch.get_num_threads() < 2 or _omp_parallel() is None:
+        pytest.skip("needs torch on libgomp with 2 threads or more")
+
+
+def test_the_calling_thread_alone_leaves_part_of_a_parallel_product():
+    _needs_worker_threads()
+    assert _flushed_fraction() == 0.0
+    torch.set_flush_denormal(True)
+    assert 0.0 < _flushed_fraction() < 1.0  # the other threads' share is not flushed
+
+
+def test_fit_flushes_every_thread_and_restores_each_threads_setting():
+    _needs_worker_threads()
+    seen = []
+
+    class Fraction(callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(_flushed_fraction())
+
+    model = Sequential([Input((3,)), layers.Dense(2)])
+    model.compile("sgd", "mse")
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    val = (np.random.default_rng(1).normal(size=(4, 3)).astype("float32"), np.zeros((4, 2)))
+    # two epochs with a validation pass between: evaluate inside fit keeps the setting
+    model.fit(
+        x, np.zeros((8, 2)), batch_size=4, epochs=2, validation_data=val, verbose=0,
+        callbacks=[Fraction()],
+    )  # fmt: skip
+    assert seen == [1.0] * 4
+    assert _flushed_fraction() == 0.0  # every thread back to the caller's "off"
+    torch.set_flush_denormal(True)  # the caller flushes its own thread only
+    partial = _flushed_fraction()
+    model.fit(x, np.zeros((8, 2)), batch_size=4, epochs=1, verbose=0)
+    assert denormals_flushed() and _flushed_fraction() == partial  # restored thread by thread
+
+
+def test_nested_every_thread_contexts_keep_the_outer_one():
+    _needs_worker_threads()
+    with flush_denormals(every_thread=True):
+        with flush_denormals(every_thread=True):
+            assert _flushed_fraction() == 1.0
+        assert _flushed_fraction() == 1.0
+    assert _flushed_fraction() == 0.0
+
+
+def test_without_the_runtime_only_the_calling_thread_is_set(monkeypatch):
+    from lamina.engine import denormals
+
+    monkeypatch.setattr(denormals, "_omp_parallel", lambda: None)
+    with flush_denormals(every_thread=True):
+        assert denormals_flushed()
     assert not denormals_flushed()

@@ -437,7 +437,7 @@ class Trainer:
                 self._target_device(),
             )
             warn_duplicates(adapter, val_adapter)
-        with _compute_context(), self._data_parallel(shard):
+        with _compute_context(every_thread=True), self._data_parallel(shard):
             self._prepare(adapter, training=True)
             if val_adapter is not None and not self._compiled_metrics.built:
                 self._prepare(val_adapter, training=False)
@@ -1107,12 +1107,13 @@ def _format_logs(logs: dict[str, float], names: list[str], return_dict: bool) ->
 
 
 @contextlib.contextmanager
-def _compute_context() -> Iterator[None]:
-    """Settings that hold while lamina computes: denormals flushed (restored afterwards), and,
+def _compute_context(every_thread: bool = False) -> Iterator[None]:
+    """Settings that hold while lamina computes: denormals flushed (restored afterwards; with
+    ``every_thread``, on torch's OpenMP threads too: ``lamina/engine/denormals.py``), and,
     once per process, malloc's thresholds raised (``lamina/engine/allocator.py``)."""
     from lamina.engine.allocator import tune_malloc
     from lamina.engine.denormals import flush_denormals
 
     tune_malloc()
-    with flush_denormals():
+    with flush_denormals(every_thread=every_thread):
         yield
