@@ -241,3 +241,18 @@ def test_predict_path_script_checks_agreement_and_times_three_contenders(capsys)
     predict_path.main(["--rounds", "1", "--n", "300"])
     out = capsys.readouterr().out
     assert "ms per batch" in out and out.count("pairs favour it") == 2
+
+
+def test_denormal_threads_script_measures_both_settings(capsys):
+    from bench import denormal_threads
+    from lamina.engine.denormals import _omp_parallel, denormals_flushed
+
+    denormal_threads.main(["--rounds", "2"])
+    out = capsys.readouterr().out
+    if _omp_parallel() is None:
+        assert "only the main thread" in out
+        return
+    assert "every thread:     1.00" in out and "fused Adam step" in out
+    times = denormal_threads.fit_rounds(rounds=1, steps=2)
+    assert set(times) == {"every thread", "main thread"}
+    assert not denormals_flushed() and denormal_threads.flushed_fraction(1 << 16) == 0.0
