@@ -154,3 +154,18 @@ def test_without_the_runtime_only_the_calling_thread_is_set(monkeypatch):
     with flush_denormals(every_thread=True):
         assert denormals_flushed()
     assert not denormals_flushed()
+
+
+def test_the_probe_works_when_lamina_was_imported_while_flushing():
+    # The probe's denormal is made from its bits: a float32 made from the number 1e-39 at
+    # import, on a thread that flushed then, was 0 and the probe said "flushed" ever after.
+    import importlib
+
+    from lamina.engine import denormals
+
+    torch.set_flush_denormal(True)
+    importlib.reload(denormals)
+    torch.set_flush_denormal(False)
+    assert not denormals.denormals_flushed()
+    torch.set_flush_denormal(True)
+    assert denormals.denormals_flushed()
