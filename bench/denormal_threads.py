@@ -90,27 +90,15 @@ def fit_rounds(rounds: int, steps: int = 50) -> dict:
     to the calling thread (its OpenMP runtime hidden), alternating rounds in one process."""
     import lamina
     from bench.workloads import keras_api
-    from bench.workloads.common import alternating_rounds, mlp_data
+    from bench.workloads.common import mlp_data, patched_fit_rounds
     from lamina.engine import denormals as lamina_denormals
 
     x, y = mlp_data(128 * steps)
     torch.manual_seed(0)
     model = keras_api.build(lamina, "W1")
     model.fit(x, y, batch_size=128, epochs=1, verbose=0)
-    runtime = lamina_denormals._omp_parallel
-
-    def fit_with(found: Callable[[], object]) -> Callable[[], None]:
-        def run() -> None:
-            lamina_denormals._omp_parallel = found
-            model.fit(x, y, batch_size=128, epochs=1, verbose=0)
-
-        return run
-
-    try:
-        runs = {"every thread": fit_with(runtime), "main thread": fit_with(lambda: None)}
-        return alternating_rounds(runs, rounds, steps)
-    finally:
-        lamina_denormals._omp_parallel = runtime
+    values = {"every thread": lamina_denormals._omp_parallel, "main thread": lambda: None}
+    return patched_fit_rounds(model, x, y, 128, lamina_denormals, "_omp_parallel", values, rounds)
 
 
 def main(argv: list[str] | None = None) -> None:

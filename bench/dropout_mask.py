@@ -88,27 +88,15 @@ def run_masks(draws: int) -> None:
 def run_fit(rounds: int) -> None:
     import lamina
     from bench.workloads import keras_api
-    from bench.workloads.common import alternating_rounds, mlp_data, paired_saving
+    from bench.workloads.common import mlp_data, paired_saving, patched_fit_rounds
 
     n = 25_600
     x, y = mlp_data(n)
     torch.manual_seed(0)
     model = keras_api.build(lamina, "W1")
     model.fit(x[:2560], y[:2560], batch_size=128, epochs=1, verbose=0)
-    ours = _dropout.dropout_mask
-
-    def fit_with(mask):
-        def run() -> None:
-            _dropout.dropout_mask = mask
-            model.fit(x, y, batch_size=128, epochs=1, verbose=0)
-
-        return run
-
-    try:
-        runs = {"lamina": fit_with(ours), "compare": fit_with(compare_mask)}
-        times = alternating_rounds(runs, rounds, n // 128)
-    finally:
-        _dropout.dropout_mask = ours
+    values = {"lamina": _dropout.dropout_mask, "compare": compare_mask}
+    times = patched_fit_rounds(model, x, y, 128, _dropout, "dropout_mask", values, rounds)
     for name, values in times.items():
         print(f"{name:8} median {statistics.median(values):.3f} ms/step  rounds {values}")
     print(f"lamina's mask {paired_saving(times, 'lamina', 'compare')} (W1)")

@@ -18,7 +18,7 @@ import torch
 
 import lamina
 from bench.workloads import keras_api
-from bench.workloads.common import alternating_rounds, mlp_data, paired_saving, tiny_data
+from bench.workloads.common import mlp_data, paired_saving, patched_fit_rounds, tiny_data
 from lamina.engine import trainer
 
 
@@ -27,20 +27,8 @@ def paired_rounds(workload: str, x, y, batch: int, rounds: int) -> dict[str, lis
     torch.manual_seed(0)
     model = keras_api.build(lamina, workload)
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-    engine = trainer._ENGINE
-
-    def fit_with(handle):
-        def run() -> None:
-            trainer._ENGINE = handle
-            model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-
-        return run
-
-    try:
-        runs = {"engine": fit_with(engine), "loss.backward()": fit_with(None)}
-        return alternating_rounds(runs, rounds, len(x) // batch)
-    finally:
-        trainer._ENGINE = engine
+    values = {"engine": trainer._ENGINE, "loss.backward()": None}
+    return patched_fit_rounds(model, x, y, batch, trainer, "_ENGINE", values, rounds)
 
 
 def main(argv: list[str] | None = None) -> None:

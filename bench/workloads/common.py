@@ -106,6 +106,28 @@ def alternating_rounds(runs: dict[str, Callable[[], None]], rounds: int, steps: 
     return times
 
 
+def patched_fit_rounds(
+    model: Any, x: Any, y: Any, batch: int, target: Any, attr: str, values: dict, rounds: int
+) -> dict:
+    """:func:`alternating_rounds` of one-epoch ``model.fit(x, y)`` runs, each named run with
+    ``target.attr`` set to its entry of ``values`` (a module function or handle patched for
+    the A/B); the attribute is put back afterwards."""
+    original = getattr(target, attr)
+
+    def fit_with(value: Any) -> Callable[[], None]:
+        def run() -> None:
+            setattr(target, attr, value)
+            model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+
+        return run
+
+    try:
+        runs = {name: fit_with(value) for name, value in values.items()}
+        return alternating_rounds(runs, rounds, len(x) // batch)
+    finally:
+        setattr(target, attr, original)
+
+
 def paired_saving(times: dict[str, list[float]], ours: str, other: str, unit: str = "step") -> str:
     """The median of ``other - ours`` over the rounds of :func:`alternating_rounds` (each pair
     ran back to back, so it is steadier than the difference of the medians), as a sentence."""
