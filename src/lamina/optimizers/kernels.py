@@ -121,26 +121,41 @@ def _fusable(kernel: Any, lr: Any, params: Tensors, grads: Tensors, *slots: Tens
     if kernel is None or isinstance(lr, torch.Tensor):
         return False
     for i, (p, g) in enumerate(zip(params, grads)):
+        layout = _layout(p)
         if (
-            p.device.type != "cpu"
+            layout is None
+            or p.device.type != "cpu"
             or p.dtype not in _FUSED_DTYPES
             or g.dtype != p.dtype
             or g.device.type != "cpu"
-            or not _same_layout(p, p)  # p itself gapless, row-major or transposed
-            or not _same_layout(p, g)
-            or not all(_same_layout(p, s[i]) for s in slots)
+            or _layout(g) != layout
         ):
             return False
+        for s in slots:
+            if _layout(s[i]) != layout:
+                return False
     return True
 
 
-def _same_layout(p: torch.Tensor, t: torch.Tensor) -> bool:
-    """Whether ``t`` and ``p`` both cover their memory without gaps in the same order: both
-    row-major (contiguous, which ignores the strides of size-1 axes) or both 2-D and stored
-    transposed."""
+def _layout(t: torch.Tensor) -> int | None:
+    """How ``t`` covers its memory: 0 row-major without gaps (contiguous, which ignores the
+    strides of size-1 axes), 1 a 2-D tensor stored transposed without gaps (its ``.T`` is
+    contiguous), None anything else. Read from the strides: this runs for every parameter at
+    every step, where comparing ``.T`` views took twice as long (``_fusable`` on W1's four
+    parameters and their slots: 17.8 vs 9.5 us)."""
     if t.is_contiguous():
-        return p.is_contiguous()
-    return p.dim() == 2 and t.T.is_contiguous() and p.T.is_contiguous() and not p.is_contiguous()
+        return 0
+    if t.dim() == 2:
+        (rows, cols), (row_stride, col_stride) = t.shape, t.stride()
+        if (rows == 1 or row_stride == 1) and (cols == 1 or col_stride == rows):
+            return 1
+    return None
+
+
+def _same_layout(p: torch.Tensor, t: torch.Tensor) -> bool:
+    """Whether ``t`` and ``p`` both cover their memory without gaps in the same order."""
+    layout = _layout(p)
+    return layout is not None and _layout(t) == layout
 
 
 class _ForeachOptimizer(torch.optim.Optimizer):
