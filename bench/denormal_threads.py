@@ -7,7 +7,7 @@ OpenMP runtime (``lamina.engine.denormals``; libgomp on Linux). This script meas
 other threads' setting is worth. It prints:
 
 * the fraction of a 4M-element product over denormals that comes out flushed (main thread
-  only, or every thread);
+  only, or every thread), and what one parallel region setting every thread costs;
 * a fused Adam step (torch's ``_fused_adam_``, as lamina's ``Adam`` runs on CPU) over W1's 401k
   weights whose two moments are denormal (weights whose gradient stays zero, such as those of
   the always-blank border pixels of MNIST, decay there), with neither, the main thread only, or
@@ -54,6 +54,18 @@ def every_thread_setter() -> Callable[[bool], None] | None:
 def flushed_fraction(n: int = 1 << 22) -> float:
     """The fraction of ``n`` denormals times 1.0001 that comes out as zero."""
     return float((denormals(n) * 1.0001 == 0).float().mean())
+
+
+def region_us(set_all: Callable[[bool], None], rounds: int) -> float:
+    """Median microseconds of one region setting every thread (what ``fit`` runs at its start
+    and its end)."""
+    times = []
+    for i in range(rounds):
+        t = time.perf_counter()
+        set_all(i % 2 == 0)
+        times.append((time.perf_counter() - t) * 1e6)
+    set_all(False)
+    return statistics.median(times)
 
 
 def adam_step_us(set_all: Callable[[bool], None], rounds: int) -> dict[str, float]:
@@ -117,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"denormals flushed, every thread:     {flushed_fraction():.2f}")
     set_all(False)
     torch.set_flush_denormal(False)
+    print(f"one parallel region setting every thread: {region_us(set_all, args.rounds):.1f} us")
     step = adam_step_us(set_all, args.rounds)
     print(
         "fused Adam step, denormal moments (us): "

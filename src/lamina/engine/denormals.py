@@ -14,7 +14,8 @@ takes the slow path, and a fused Adam step over 401k denormal moments took 172-2
 by running a parallel region of torch's own OpenMP runtime (libgomp's ``GOMP_parallel``, on
 Linux) whose body sets each thread, and restores each thread's own setting at the end; where
 that runtime cannot be found, only the calling thread is set. ``evaluate`` and ``predict`` set
-the calling thread only: the region costs ~30 us, a tenth of a one-batch ``predict``.
+the calling thread only: they are often called for a batch or two, where a region's cost
+(54-70 us in ``bench/denormal_threads.py``) would show.
 
 Example:
     >>> from lamina.engine.denormals import flush_denormals, denormals_flushed
