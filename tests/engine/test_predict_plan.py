@@ -85,7 +85,7 @@ def test_a_batch_of_another_shape_goes_through_call_and_its_checks():
         model.predict(batches(), verbose=0)
 
 
-def test_sequences_of_another_length_are_predicted_through_call():
+def test_sequences_of_another_length_give_what_calling_the_model_gives():
     set_random_seed(0)
     model = Sequential([Input((None, 3)), layers.GlobalAveragePooling1D(), layers.Dense(2)])
     rng = np.random.default_rng(0)
