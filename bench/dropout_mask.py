@@ -1,20 +1,23 @@
 """Time of lamina's CPU dropout masks against torch's and against lamina's previous mask.
 
-For each rate, three ways to make the inverted-dropout mask of a 128 x 512 activation (the
+For each rate, four ways to make the inverted-dropout mask of a 128 x 512 activation (the
 seed MLP's Dropout(0.5) input) are timed in alternation, so that machine noise hits all alike:
 
 * ``bernoulli``: ``torch.empty(...).bernoulli_(1 - rate).div_(1 - rate)``, what
   ``torch.nn.functional.dropout`` does on CPU;
 * ``compare``: lamina's previous mask, 16-bit random slices compared with ``>=`` and the
   boolean converted to float (kept here as the reference);
+* ``fields``: lamina's mask before the float32 bit patterns: the same exact fields, converted
+  to float and then scaled (two more passes over the mask);
 * ``lamina``: ``lamina.layers._dropout.dropout_mask`` (exact few-bit fields for multiples of
-  1/256, clamped 16-bit slices otherwise).
+  1/256, made as float32 bit patterns; clamped 16-bit slices otherwise).
 
-It prints the p10 and median time of each and the ratio lamina / compare (below 1 is faster).
+It prints the p10 and median time of each and the ratios lamina / compare and lamina / fields
+(below 1 is faster).
 
 ``--fit`` trains W1 (bench/workloads) with ``fit`` in one process, alternating rounds with
-lamina's mask and with the ``compare`` mask patched in, and prints the median ms per step of
-each: what the mask buys a whole step.
+lamina's mask, the ``fields`` mask and the ``compare`` mask patched in, and prints the median
+ms per step of each: what the mask buys a whole step.
 
 Run: ``python -m bench.dropout_mask [--draws 2000]`` or
 ``python -m bench.dropout_mask --fit [--rounds 8]``
@@ -45,6 +48,12 @@ def compare_mask(shape, rate, dtype, device, generator=None):
     return keep.to(dtype).mul_(1.0 / (1.0 - rate))
 
 
+def fields_mask(shape, rate, dtype, device, generator=None):
+    """lamina's mask before: exact fields (or slices) as 0 / 1 floats, then scaled."""
+    keep = _dropout._keep01(tuple(shape), rate, dtype, device, generator)
+    return keep.mul_(1.0 / (1.0 - rate))
+
+
 def bernoulli_mask(shape, rate, dtype, device, generator=None):
     keep = torch.empty(shape, dtype=dtype, device=device)
     return keep.bernoulli_(1.0 - rate, generator=generator).div_(1.0 - rate)
@@ -54,6 +63,7 @@ def time_masks(rate: float, draws: int) -> dict[str, list[float]]:
     makers = {
         "bernoulli": bernoulli_mask,
         "compare": compare_mask,
+        "fields": fields_mask,
         "lamina": _dropout.dropout_mask,
     }
     times: dict[str, list[float]] = {k: [] for k in makers}
@@ -73,15 +83,20 @@ def p10(values: list[float]) -> float:
 
 def run_masks(draws: int) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, mask {SHAPE}")
-    print(f"{'rate':>5}  {'bernoulli':>17}  {'compare':>17}  {'lamina':>17}  lamina/compare")
+    names = ("bernoulli", "compare", "fields", "lamina")
+    print(f"{'rate':>5}  " + "  ".join(f"{k:>17}" for k in names) + "  l/compare  l/fields")
     for rate in (0.5, 0.25, 0.2, 0.1, 0.3):
         times = time_masks(rate, draws)
         cells = [
-            f"{p10(times[k]) * 1e3:.3f} / {statistics.median(times[k]) * 1e3:.3f}"
-            for k in ("bernoulli", "compare", "lamina")
+            f"{p10(times[k]) * 1e3:.3f} / {statistics.median(times[k]) * 1e3:.3f}" for k in names
         ]
-        ratio = statistics.median(times["lamina"]) / statistics.median(times["compare"])
-        print(f"{rate:>5}  " + "  ".join(f"{c:>17}" for c in cells) + f"  {ratio:.2f}")
+        ours = statistics.median(times["lamina"])
+        ratios = [ours / statistics.median(times[k]) for k in ("compare", "fields")]
+        print(
+            f"{rate:>5}  "
+            + "  ".join(f"{c:>17}" for c in cells)
+            + f"  {ratios[0]:>9.2f}  {ratios[1]:>8.2f}"
+        )
     print("(ms per mask, p10 / median)")
 
 
@@ -95,11 +110,12 @@ def run_fit(rounds: int) -> None:
     torch.manual_seed(0)
     model = keras_api.build(lamina, "W1")
     model.fit(x[:2560], y[:2560], batch_size=128, epochs=1, verbose=0)
-    values = {"lamina": _dropout.dropout_mask, "compare": compare_mask}
+    values = {"lamina": _dropout.dropout_mask, "fields": fields_mask, "compare": compare_mask}
     times = patched_fit_rounds(model, x, y, 128, _dropout, "dropout_mask", values, rounds)
     for name, values in times.items():
         print(f"{name:8} median {statistics.median(values):.3f} ms/step  rounds {values}")
-    print(f"lamina's mask {paired_saving(times, 'lamina', 'compare')} (W1)")
+    for other in ("fields", "compare"):
+        print(f"lamina's mask against {other}: {paired_saving(times, 'lamina', other)} (W1)")
 
 
 def main() -> None:

@@ -178,7 +178,8 @@ def test_fast_dropout_masks_have_the_right_statistics(rate):
 def test_dropout_masks_decide_each_element_from_its_own_bits(monkeypatch, rate, bits, dtype):
     """The mask is a function of the random words: for a rate k / 2**b (b <= 8) element i keeps
     when its b-bit field is >= k, otherwise when its 16-bit slice is >= the threshold; checked
-    against the same rule written with numpy on the same words."""
+    against the same rule written with numpy on the same words. (A float32 mask at rate 0.5
+    takes bits 0-30 of each 32-bit word, 31 elements a word.)"""
     from lamina.layers import _dropout
 
     words = torch.randint(-(2**63), 2**63 - 1, (4096,), dtype=torch.int64)
@@ -191,7 +192,10 @@ def test_dropout_masks_decide_each_element_from_its_own_bits(monkeypatch, rate, 
     mask = _dropout.dropout_mask(shape, rate, dtype, torch.device("cpu"))
     assert mask.dtype == dtype and mask.shape == shape
     raw = words.numpy().view(np.uint32 if bits < 16 else np.uint16)
-    if bits < 16:
+    if bits == 1 and dtype == torch.float32:
+        fields = (raw[:, None] >> np.arange(0, 31, dtype=np.uint32)) & 1
+        keep = fields.reshape(-1)[:n] >= 1
+    elif bits < 16:
         fields = (raw[:, None] >> np.arange(0, 32, bits, dtype=np.uint32)) & ((1 << bits) - 1)
         keep = fields.reshape(-1)[:n] >= round(rate * (1 << bits))
     else:

@@ -9,8 +9,12 @@ of 1/256), each element gets a field of that many bits, which decides it exactly
 field is at least ``k``. Any other rate uses 16-bit slices of 64-bit words compared with a
 threshold, which keeps each element with probability ``1 - rate`` up to 1/65536. The
 comparisons are done by clamping integers (exact in float32) rather than with ``>=``, whose
-boolean result converts to float slowly on CPU. For the seed MLP's 128 x 512 dropout: see
-``bench/dropout_mask.py``. On CUDA torch's own kernel is already fast and is used as it is.
+boolean result converts to float slowly on CPU. A float32 mask from exact fields is made as
+integers too: the 0 / 1 of each element times the bit pattern of ``1 / (1 - rate)``, viewed as
+float32, replaces a conversion and a multiply; at rate 0.5 the shift puts each random bit
+straight onto the exponent bit that makes 2.0 (``0x40000000``), so the mask is a shift and an
+``and``. For the seed MLP's 128 x 512 dropout: see ``bench/dropout_mask.py``. On CUDA torch's
+own kernel is already fast and is used as it is.
 
 Example:
     >>> import torch
@@ -26,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import math
+import struct
 
 import torch
 
@@ -34,6 +39,8 @@ __all__ = ["dropout_mask", "apply_dropout"]
 _INT16_RANGE = 65536
 _FIELD_BITS = (1, 2, 4, 8)
 _SHIFTS: dict[tuple[int, torch.device], torch.Tensor] = {}
+_TWO_BITS = 0x40000000  # float32 2.0: sign 0, exponent 128, mantissa 0
+_TO_TWO: dict[torch.device, torch.Tensor] = {}
 
 
 def _random_words(count: int, device: torch.device, generator: torch.Generator | None):
@@ -69,6 +76,22 @@ def _keep_fields(
     if bits > 1:  # field >= k  <=>  clamp(field - (k - 1), 0, 1) == 1
         fields = fields.sub_(k - 1).clamp_(0, 1)
     return fields
+
+
+def _float32_bits(value: float) -> int:
+    """The int32 whose bits are the float32 nearest ``value``."""
+    return struct.unpack("<i", struct.pack("<f", value))[0]
+
+
+def _half_mask(n: int, device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
+    """``n`` float32 values, 0.0 or 2.0 with probability 1/2 each: bit ``b`` (0-30) of a random
+    int32 shifted left by ``30 - b`` onto bit 30 and the rest masked off (31 draws a word)."""
+    shifts = _TO_TWO.get(device)
+    if shifts is None:
+        shifts = _TO_TWO[device] = torch.arange(30, -1, -1, dtype=torch.int32, device=device)
+    words = _random_words((n + 61) // 62, device, generator)
+    fields = (words.view(torch.int32).unsqueeze(-1) << shifts).bitwise_and_(_TWO_BITS)
+    return fields.view(-1)[:n].view(torch.float32)
 
 
 def _keep_slices(
@@ -114,6 +137,13 @@ def dropout_mask(
     if device.type != "cpu":
         keep = torch.empty(shape, dtype=dtype, device=device)
         return keep.bernoulli_(1.0 - rate, generator=generator).div_(1.0 - rate)
+    field = _exact_field(rate)
+    if dtype == torch.float32 and field is not None:
+        n = math.prod(shape)
+        if field == (1, 1):
+            return _half_mask(n, device, generator).view(shape)
+        keep = _keep_fields(n, *field, device, generator)  # int32 0 / 1
+        return keep.mul_(_float32_bits(1.0 / (1.0 - rate))).view(torch.float32).view(shape)
     return _keep01(shape, rate, dtype, device, generator).mul_(1.0 / (1.0 - rate))
 
 
