@@ -50,8 +50,13 @@ def compare_mask(shape, rate, dtype, device, generator=None):
 
 def fields_mask(shape, rate, dtype, device, generator=None):
     """lamina's mask before: exact fields (or slices) as 0 / 1 floats, then scaled."""
-    keep = _dropout._keep01(tuple(shape), rate, dtype, device, generator)
-    return keep.mul_(1.0 / (1.0 - rate))
+    n = math.prod(shape)
+    field = _dropout._exact_field(rate)
+    if field is None:
+        keep = _dropout._keep_slices(n, rate, dtype, device, generator)
+    else:
+        keep = _dropout._keep_fields(n, *field, device, generator)
+    return keep.view(shape).to(dtype).mul_(1.0 / (1.0 - rate))
 
 
 def bernoulli_mask(shape, rate, dtype, device, generator=None):

@@ -108,23 +108,6 @@ def _keep_slices(
     return slices.to(work).clamp_(threshold - 1, threshold).sub_(threshold - 1)
 
 
-def _keep01(
-    shape: tuple[int, ...],
-    rate: float,
-    dtype: torch.dtype,
-    device: torch.device,
-    generator: torch.Generator | None,
-) -> torch.Tensor:
-    """1 with probability ``1 - rate``, else 0, as ``dtype``."""
-    n = math.prod(shape)
-    field = _exact_field(rate)
-    if field is not None:
-        keep = _keep_fields(n, *field, device, generator)
-    else:
-        keep = _keep_slices(n, rate, dtype, device, generator)
-    return keep.view(shape).to(dtype)
-
-
 def dropout_mask(
     shape: tuple[int, ...],
     rate: float,
@@ -137,14 +120,18 @@ def dropout_mask(
     if device.type != "cpu":
         keep = torch.empty(shape, dtype=dtype, device=device)
         return keep.bernoulli_(1.0 - rate, generator=generator).div_(1.0 - rate)
+    n = math.prod(shape)
     field = _exact_field(rate)
-    if dtype == torch.float32 and field is not None:
-        n = math.prod(shape)
-        if field == (1, 1):
-            return _half_mask(n, device, generator).view(shape)
-        keep = _keep_fields(n, *field, device, generator)  # int32 0 / 1
-        return keep.mul_(_float32_bits(1.0 / (1.0 - rate))).view(torch.float32).view(shape)
-    return _keep01(shape, rate, dtype, device, generator).mul_(1.0 / (1.0 - rate))
+    if field is None:
+        keep = _keep_slices(n, rate, dtype, device, generator)
+    elif dtype != torch.float32:
+        keep = _keep_fields(n, *field, device, generator)
+    elif field == (1, 1):
+        return _half_mask(n, device, generator).view(shape)
+    else:  # int32 0 / 1 times the bits of the scale, read as float32
+        bits = _keep_fields(n, *field, device, generator).mul_(_float32_bits(1.0 / (1.0 - rate)))
+        return bits.view(torch.float32).view(shape)
+    return keep.view(shape).to(dtype).mul_(1.0 / (1.0 - rate))
 
 
 def apply_dropout(
