@@ -38,9 +38,17 @@ __all__ = ["dropout_mask", "apply_dropout"]
 
 _INT16_RANGE = 65536
 _FIELD_BITS = (1, 2, 4, 8)
-_SHIFTS: dict[tuple[int, torch.device], torch.Tensor] = {}
+_SHIFTS: dict[tuple[int, int, int, torch.device], torch.Tensor] = {}
 _TWO_BITS = 0x40000000  # float32 2.0: sign 0, exponent 128, mantissa 0
-_TO_TWO: dict[torch.device, torch.Tensor] = {}
+
+
+def _shifts(start: int, stop: int, step: int, device: torch.device) -> torch.Tensor:
+    """``torch.arange(start, stop, step)`` as int32 on ``device``, made once per process."""
+    key = (start, stop, step, device)
+    shifts = _SHIFTS.get(key)
+    if shifts is None:
+        shifts = _SHIFTS[key] = torch.arange(start, stop, step, dtype=torch.int32, device=device)
+    return shifts
 
 
 def _random_words(count: int, device: torch.device, generator: torch.Generator | None):
@@ -65,11 +73,7 @@ def _keep_fields(
     """``n`` int32 values, 1 with probability ``1 - k / 2**bits`` (exactly), else 0."""
     per_word = 64 // bits
     words = _random_words((n + per_word - 1) // per_word, device, generator)
-    shifts = _SHIFTS.get((bits, device))
-    if shifts is None:
-        shifts = _SHIFTS[(bits, device)] = torch.arange(
-            0, 32, bits, dtype=torch.int32, device=device
-        )
+    shifts = _shifts(0, 32, bits, device)
     # (Arithmetic shift: the sign bits it brings in are masked off.)
     fields = (words.view(torch.int32).unsqueeze(-1) >> shifts).bitwise_and_((1 << bits) - 1)
     fields = fields.view(-1)[:n]
@@ -86,9 +90,7 @@ def _float32_bits(value: float) -> int:
 def _half_mask(n: int, device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
     """``n`` float32 values, 0.0 or 2.0 with probability 1/2 each: bit ``b`` (0-30) of a random
     int32 shifted left by ``30 - b`` onto bit 30 and the rest masked off (31 draws a word)."""
-    shifts = _TO_TWO.get(device)
-    if shifts is None:
-        shifts = _TO_TWO[device] = torch.arange(30, -1, -1, dtype=torch.int32, device=device)
+    shifts = _shifts(30, -1, -1, device)
     words = _random_words((n + 61) // 62, device, generator)
     fields = (words.view(torch.int32).unsqueeze(-1) << shifts).bitwise_and_(_TWO_BITS)
     return fields.view(-1)[:n].view(torch.float32)
