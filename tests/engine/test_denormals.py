@@ -9,7 +9,7 @@ import torch
 from lamina import Input, Sequential, callbacks, layers
 from lamina.engine.denormals import denormals_flushed, flush_denormals
 
-DENORMAL = 1e-39  # below float32's smallest normal number, ~1.18e-38
+DENORMAL_BITS = 0x000AE398  # float32 ~1e-39, below the smallest normal number (~1.18e-38)
 
 
 @pytest.fixture(autouse=True)
@@ -19,9 +19,15 @@ def user_setting_off():
     torch.set_flush_denormal(False)
 
 
+def _denormals(n: int) -> torch.Tensor:
+    """``n`` float32 denormals made from their bits (converting the number 1e-39 to float32 on
+    a thread that flushes would already give 0, and the product would show nothing)."""
+    return torch.full((n,), DENORMAL_BITS, dtype=torch.int32).view(torch.float32)
+
+
 def _single_threaded_product() -> float:
     """A denormal times one, computed on this thread (one element: no worker threads)."""
-    return float(torch.tensor([DENORMAL]) * 1.0)
+    return float(_denormals(1) * 1.0)
 
 
 def test_the_probe_reads_what_an_operation_does():
@@ -93,10 +99,8 @@ def test_a_failing_fit_still_restores_the_setting():
 # ------------------------------------------------------------------ torch's other threads
 def _flushed_fraction(n: int = 1 << 22) -> float:
     """The fraction of ``n`` denormals times 1.0001 that comes out as zero, computed by torch
-    across its threads (the denormals are made from their bits: converting 1e-39 to float32 on
-    a thread that flushes would already give 0)."""
-    tiny = torch.full((n,), 0x000AE398, dtype=torch.int32).view(torch.float32)  # ~1e-39
-    return float((tiny * 1.0001 == 0).float().mean())
+    across its threads."""
+    return float((_denormals(n) * 1.0001 == 0).float().mean())
 
 
 def _needs_worker_threads():
